@@ -1,0 +1,164 @@
+"""Python SDK for the Vatel voice-agent platform.
+
+``Client`` / ``AsyncClient`` call the REST API and open voice sessions
+(``Connection`` / ``AsyncConnection``) that deliver typed events. Models of the
+REST API live in :mod:`vatel.types`, audio helpers in :mod:`vatel.audio`, and
+the embedded mock server in :mod:`vatel.testing`.
+
+Names are loaded on first use, so ``import vatel`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._async_connection import AsyncConnect, AsyncConnection, connect_async
+    from ._client import AsyncClient, Client
+    from ._connection import Connection, connect
+    from ._dial import ConnectOptions
+    from ._events import (
+        Event,
+        InputAudioTranscript,
+        Interruption,
+        ResponseAudio,
+        ResponseText,
+        SessionEnded,
+        SessionStarted,
+        SpeechStarted,
+        SpeechStopped,
+        ToolCall,
+        ToolCallArgument,
+        UnknownEvent,
+    )
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AudioFormatError,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        ConnectionClosedError,
+        InternalServerError,
+        NotFoundError,
+        PermissionDeniedError,
+        ProtocolError,
+        RateLimitError,
+    )
+    from ._protocol import SessionState
+    from ._session_token import SessionToken
+    from ._tools import ToolRouter
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncConnect",
+    "AsyncConnection",
+    "AudioFormatError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "ConnectOptions",
+    "Connection",
+    "ConnectionClosedError",
+    "Event",
+    "InputAudioTranscript",
+    "InternalServerError",
+    "Interruption",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "ResponseAudio",
+    "ResponseText",
+    "SessionEnded",
+    "SessionStarted",
+    "SessionState",
+    "SessionToken",
+    "SpeechStarted",
+    "SpeechStopped",
+    "ToolCall",
+    "ToolCallArgument",
+    "ToolRouter",
+    "UnknownEvent",
+    "__version__",
+    "connect",
+    "connect_async",
+]
+
+_EXCEPTIONS = (
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AudioFormatError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConnectionClosedError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+)
+_EVENTS = (
+    "Event",
+    "InputAudioTranscript",
+    "Interruption",
+    "ResponseAudio",
+    "ResponseText",
+    "SessionEnded",
+    "SessionStarted",
+    "SpeechStarted",
+    "SpeechStopped",
+    "ToolCall",
+    "ToolCallArgument",
+    "UnknownEvent",
+)
+
+# Where each public name lives; modules are imported when a name is first used.
+_LOCATIONS: dict[str, str] = {
+    **dict.fromkeys(_EXCEPTIONS, "._exceptions"),
+    **dict.fromkeys(_EVENTS, "._events"),
+    "AsyncClient": "._client",
+    "Client": "._client",
+    "AsyncConnect": "._async_connection",
+    "AsyncConnection": "._async_connection",
+    "connect_async": "._async_connection",
+    "Connection": "._connection",
+    "connect": "._connection",
+    "ConnectOptions": "._dial",
+    "SessionState": "._protocol",
+    "SessionToken": "._session_token",
+    "ToolRouter": "._tools",
+}
+_SUBMODULES = frozenset({"audio", "testing", "types"})
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'vatel' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | _SUBMODULES)

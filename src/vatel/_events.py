@@ -1,0 +1,174 @@
+"""Typed events of a voice session, one class per server message type.
+
+Every event has ``type``, the wire type string. Events are small immutable
+objects; a message type this SDK does not know arrives as :class:`UnknownEvent`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from ._exceptions import ProtocolError
+
+__all__ = [
+    "Event",
+    "Interruption",
+    "InputAudioTranscript",
+    "ResponseAudio",
+    "ResponseText",
+    "SessionEnded",
+    "SessionStarted",
+    "SpeechStarted",
+    "SpeechStopped",
+    "ToolCall",
+    "ToolCallArgument",
+    "UnknownEvent",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """The session is live; ``id`` is its call/session id."""
+
+    type: ClassVar[Literal["session_started"]] = "session_started"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseAudio:
+    """A chunk of the agent's speech: base64 PCM16, 24 kHz, mono.
+
+    ``audio`` is the base64 text as received; ``pcm`` decodes it on access
+    (so a caller that forwards base64 never pays for decoding).
+    """
+
+    type: ClassVar[Literal["response_audio"]] = "response_audio"
+    turn_id: str
+    audio: str = field(repr=False)
+    is_final: bool
+
+    @property
+    def pcm(self) -> bytes:
+        """The decoded PCM16 bytes of this chunk."""
+        try:
+            return binascii.a2b_base64(self.audio)
+        except (binascii.Error, ValueError) as exc:
+            raise ProtocolError(
+                f"response_audio carries invalid base64 audio: {exc}", frame=self.audio
+            ) from None
+
+    def __repr__(self) -> str:
+        return (
+            f"ResponseAudio(turn_id={self.turn_id!r}, audio=<{len(self.audio)} base64 chars>, "
+            f"is_final={self.is_final!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseText:
+    """The agent's text for a turn; refined until ``is_final`` is true."""
+
+    type: ClassVar[Literal["response_text"]] = "response_text"
+    turn_id: str
+    text: str
+    is_final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudioTranscript:
+    """What the speech-to-text heard from the user; interim until ``is_final``."""
+
+    type: ClassVar[Literal["input_audio_transcript"]] = "input_audio_transcript"
+    transcript: str
+    is_final: bool
+    turn_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The user started speaking; ``emulated`` when synthesized by the pipeline."""
+
+    type: ClassVar[Literal["speech_started"]] = "speech_started"
+    emulated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    """The user stopped speaking."""
+
+    type: ClassVar[Literal["speech_stopped"]] = "speech_stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Interruption:
+    """The user spoke over the agent: stop playing the agent's audio now."""
+
+    type: ClassVar[Literal["interruption"]] = "interruption"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The server ended the session; the connection closes next."""
+
+    type: ClassVar[Literal["session_ended"]] = "session_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallArgument:
+    """One argument of a client tool call; ``value``'s shape follows ``data_type``."""
+
+    name: str
+    value: Any = None
+    type: str | None = None
+    data_type: str | None = None
+    description: str | None = None
+    required: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The agent asks the client to run a tool; answer with
+    ``send_tool_call_output(tool_call_id, output)``."""
+
+    type: ClassVar[Literal["tool_call"]] = "tool_call"
+    tool_call_id: str
+    tool_name: str
+    arguments: tuple[ToolCallArgument, ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The arguments as a name → value mapping."""
+        return {argument.name: argument.value for argument in self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """A message type this SDK does not know yet, kept whole."""
+
+    type: str
+    data: Mapping[str, Any] | Any
+
+    def __repr__(self) -> str:
+        text = json.dumps(self.data, default=str)
+        if len(text) > 200:
+            text = text[:200] + "…"
+        return f"UnknownEvent(type={self.type!r}, data={text})"
+
+
+Event = (
+    SessionStarted
+    | ResponseAudio
+    | ResponseText
+    | InputAudioTranscript
+    | SpeechStarted
+    | SpeechStopped
+    | Interruption
+    | ToolCall
+    | SessionEnded
+    | UnknownEvent
+)
+"""Any event a voice session can deliver."""

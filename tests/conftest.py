@@ -1,0 +1,74 @@
+"""Shared fixtures: the embedded mock server and SDK clients pointed at it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import vatel
+from _support import Api
+from vatel.testing import MockServer
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_PATH = Path(
+    os.environ.get("VATEL_OPENAPI", REPO_ROOT.parent / "shared" / "vatel-openapi.json")
+)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    """A fresh mock server (its own state) for one test; audio as fast as possible."""
+    with MockServer(pace=0) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[MockServer]:
+    """One mock server for tests that only read its seeded state."""
+    with MockServer(pace=0) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client(server: MockServer) -> Iterator[vatel.Client]:
+    with vatel.Client(api_key=server.api_key, base_url=server.base_url) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def async_client(server: MockServer) -> AsyncIterator[vatel.AsyncClient]:
+    async with vatel.AsyncClient(api_key=server.api_key, base_url=server.base_url) as sdk:
+        yield sdk
+
+
+@pytest.fixture(params=["sync", "async"])
+async def api(request: pytest.FixtureRequest, server: MockServer) -> AsyncIterator[Api]:
+    """The SDK's sync and async clients, one after the other, against ``server``."""
+    cls = vatel.Client if request.param == "sync" else vatel.AsyncClient
+    wrapper = Api(cls(api_key=server.api_key, base_url=server.base_url))
+    yield wrapper
+    await wrapper.close()
+
+
+@pytest.fixture(scope="session")
+def contract() -> dict[str, Any]:
+    """The API contract, when the checkout sits beside it."""
+    if not CONTRACT_PATH.is_file():
+        pytest.skip(
+            f"The API contract is not available at {CONTRACT_PATH.name} next to the "
+            "checkout (../shared/); contract conformance is checked where it is."
+        )
+    data: dict[str, Any] = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,311 @@
+"""How the REST clients behave around the operations: errors, retries, time-outs,
+configuration, custom HTTP clients, concurrency and secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import vatel
+from _support import Api
+from vatel import _client
+from vatel.testing import MockServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """Records the client's retry waits instead of sleeping through them."""
+    recorded: list[float] = []
+
+    async def fake_async_sleep(delay: float) -> None:
+        recorded.append(delay)
+
+    monkeypatch.setattr(_client, "_sleep", recorded.append)
+    monkeypatch.setattr(_client, "_async_sleep", fake_async_sleep)
+    yield recorded
+
+
+def requests_to(server: MockServer, path: str) -> int:
+    return sum(1 for r in server.requests if r.path == path)
+
+
+class TestStatusErrors:
+    @pytest.mark.parametrize(
+        ("status", "error_class"),
+        [
+            (400, vatel.BadRequestError),
+            (401, vatel.AuthenticationError),
+            (403, vatel.PermissionDeniedError),
+            (404, vatel.NotFoundError),
+            (409, vatel.ConflictError),
+            (429, vatel.RateLimitError),
+            (500, vatel.InternalServerError),
+            (502, vatel.InternalServerError),
+            (418, vatel.APIStatusError),
+        ],
+    )
+    async def test_each_status_has_its_class(
+        self, api: Api, server: MockServer, waits: list[float], status: int, error_class: type
+    ) -> None:
+        server.fail_next(10, status, body={"error": f"injected {status}"})
+        with pytest.raises(error_class) as info:
+            await api(lambda c: c.with_options(max_retries=0).organization.get())
+        error = info.value
+        assert isinstance(error, vatel.APIError)
+        assert error.status_code == status
+        assert error.message == f"injected {status}"
+        assert f"injected {status}" in (error.body or "")
+        assert str(status) in str(error) and "/v1/organization" in str(error)
+
+    async def test_wrong_api_key(self, server: MockServer) -> None:
+        client = vatel.Client(api_key="wrong-key", base_url=server.base_url)
+        with client, pytest.raises(vatel.AuthenticationError) as info:
+            client.agents.list()
+        assert info.value.status_code == 401
+        assert "wrong-key" not in str(info.value) and "wrong-key" not in (info.value.body or "")
+
+    async def test_error_without_json_body_uses_the_reason_phrase(
+        self, api: Api, server: MockServer
+    ) -> None:
+        server.fail_next(1, 404, body="<html>gone</html>")
+        with pytest.raises(vatel.NotFoundError) as info:
+            await api(lambda c: c.organization.get())
+        assert info.value.message == "Not Found"
+        assert info.value.body == "<html>gone</html>"
+
+
+class TestRetries:
+    async def test_transient_failures_are_retried_then_succeed(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(2, 503)
+        org = await api(lambda c: c.organization.get())
+        assert org.id
+        assert requests_to(server, "/v1/organization") == 3
+        assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
+
+    async def test_retry_after_is_honoured(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(1, 429, retry_after=3)
+        await api(lambda c: c.agents.list())
+        assert waits == [3.0]
+
+    async def test_a_long_retry_after_raises_instead_of_blocking(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(1, 429, retry_after=600)
+        with pytest.raises(vatel.RateLimitError) as info:
+            await api(lambda c: c.agents.list())
+        assert info.value.retry_after == 600 and waits == []
+
+    async def test_retries_give_up_after_max_retries(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(10, 500)
+        with pytest.raises(vatel.InternalServerError):
+            await api(lambda c: c.llms.list())
+        assert requests_to(server, "/v1/llms") == 3  # the default: 2 retries
+
+    async def test_max_retries_per_client_and_per_call(
+        self, server: MockServer, waits: list[float]
+    ) -> None:
+        with vatel.Client(
+            api_key=server.api_key, base_url=server.base_url, max_retries=4
+        ) as client:
+            server.fail_next(10, 502)
+            with pytest.raises(vatel.InternalServerError):
+                client.llms.list()
+            assert requests_to(server, "/v1/llms") == 5
+            server.fail_next(10, 502)
+            with pytest.raises(vatel.InternalServerError):
+                client.with_options(max_retries=0).llms.list()
+            assert requests_to(server, "/v1/llms") == 6
+            assert client.max_retries == 4
+
+    async def test_a_post_that_may_have_been_processed_is_not_repeated(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(1, 500, method="POST")
+        with pytest.raises(vatel.InternalServerError):
+            await api(lambda c: c.agents.create(name="Once"))
+        assert requests_to(server, "/v1/agents") == 1 and waits == []
+
+    async def test_a_post_refused_as_not_processed_is_repeated(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.fail_next(1, 503, method="POST", retry_after=1)
+        agent = await api(lambda c: c.agents.create(name="Twice"))
+        assert agent.name == "Twice" and waits == [1.0]
+        names = [a.name for a in await api(lambda c: c.agents.list())]
+        assert names.count("Twice") == 1
+
+    async def test_connection_refused_is_retried_then_raised(self, waits: list[float]) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        client = vatel.Client(api_key="k", base_url=f"http://127.0.0.1:{port}")
+        with client, pytest.raises(vatel.APIConnectionError) as info:
+            client.organization.get()
+        assert not isinstance(info.value, vatel.APITimeoutError)
+        assert len(waits) == 2
+        assert info.value.status_code is None
+
+
+class TestTimeouts:
+    async def test_a_slow_answer_times_out(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.faults.delay_next(2.0)
+        with pytest.raises(vatel.APITimeoutError) as info:
+            await api(lambda c: c.with_options(timeout=0.2, max_retries=0).organization.get())
+        assert isinstance(info.value, vatel.APIConnectionError)
+        assert "timed out" in str(info.value).lower()
+
+    async def test_a_timed_out_get_is_retried(
+        self, api: Api, server: MockServer, waits: list[float]
+    ) -> None:
+        server.faults.delay_next(2.0)
+        org = await api(lambda c: c.with_options(timeout=0.3).organization.get())
+        assert org.id and len(waits) == 1
+
+
+class TestConfiguration:
+    def test_env_vars_supply_key_and_base_url(
+        self, server: MockServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("VATEL_API_KEY", server.api_key)
+        monkeypatch.setenv("VATEL_BASE_URL", server.base_url + "/")
+        with vatel.Client() as client:
+            assert client.base_url == server.base_url
+            assert client.organization.get().id
+
+    def test_arguments_win_over_env_vars(
+        self, server: MockServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("VATEL_API_KEY", "env-key")
+        monkeypatch.setenv("VATEL_BASE_URL", "http://127.0.0.1:9")
+        with vatel.Client(api_key=server.api_key, base_url=server.base_url) as client:
+            assert client.organization.get().id
+
+    def test_default_base_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("VATEL_BASE_URL", raising=False)
+        assert vatel.Client(api_key="k").base_url == "https://api.vatel.ai"
+
+    def test_missing_key_is_a_clear_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("VATEL_API_KEY", raising=False)
+        with pytest.raises(vatel.APIError, match="VATEL_API_KEY"):
+            vatel.Client()
+        with pytest.raises(vatel.APIError, match="VATEL_API_KEY"):
+            vatel.AsyncClient()
+
+    def test_negative_retries_rejected(self) -> None:
+        with pytest.raises(ValueError):
+            vatel.Client(api_key="k", max_retries=-1)
+
+
+class TestCustomHttpClient:
+    def test_sync_requests_go_through_the_callers_client(self, server: MockServer) -> None:
+        seen: list[httpx.Request] = []
+        http = httpx.Client(event_hooks={"request": [seen.append]}, headers={"X-Trace": "abc"})
+        client = vatel.Client(api_key=server.api_key, base_url=server.base_url, http_client=http)
+        assert client.organization.get().id
+        assert seen and seen[0].headers["X-Trace"] == "abc"
+        assert seen[0].headers["Authorization"] == f"Bearer {server.api_key}"
+        client.close()
+        assert not http.is_closed, "a caller's client is the caller's to close"
+        http.close()
+
+    async def test_async_requests_go_through_the_callers_client(self, server: MockServer) -> None:
+        seen: list[httpx.Request] = []
+
+        async def hook(request: httpx.Request) -> None:
+            seen.append(request)
+
+        async with httpx.AsyncClient(event_hooks={"request": [hook]}) as http:
+            client = vatel.AsyncClient(
+                api_key=server.api_key, base_url=server.base_url, http_client=http
+            )
+            assert (await client.organization.get()).id
+            await client.close()
+            assert not http.is_closed
+        assert len(seen) == 1
+
+    def test_callers_timeout_is_used_unless_overridden(self, server: MockServer) -> None:
+        http = httpx.Client(timeout=1.5)
+        client = vatel.Client(api_key=server.api_key, base_url=server.base_url, http_client=http)
+        assert client.timeout == http.timeout
+        assert vatel.Client(api_key="k", http_client=http, timeout=9).timeout == 9
+        http.close()
+
+
+class TestConcurrency:
+    def test_one_client_shared_by_32_threads(self, server: MockServer) -> None:
+        errors: list[BaseException] = []
+        results: list[str] = []
+        with vatel.Client(api_key=server.api_key, base_url=server.base_url) as client:
+
+            def work(n: int) -> None:
+                try:
+                    for i in range(5):
+                        agent = client.agents.create(name=f"thread-{n}-{i}")
+                        results.append(client.agents.get(agent.id).name or "")
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(32)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert sorted(results) == sorted(f"thread-{n}-{i}" for n in range(32) for i in range(5))
+
+    async def test_one_async_client_shared_by_1000_tasks(self, server: MockServer) -> None:
+        async with vatel.AsyncClient(api_key=server.api_key, base_url=server.base_url) as client:
+            agents = await client.agents.list()
+
+            async def fetch(n: int) -> str:
+                return (await client.agents.get(agents[n % len(agents)].id)).id
+
+            ids = await asyncio.gather(*(fetch(n) for n in range(1000)))
+        assert ids == [agents[n % len(agents)].id for n in range(1000)]
+
+
+class TestSecrets:
+    async def test_key_and_token_never_reach_logs_reprs_or_errors(
+        self, api: Api, server: MockServer, caplog: pytest.LogCaptureFixture, waits: list[float]
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        texts: list[str] = [repr(api.client), str(api.client)]
+        agent = (await api(lambda c: c.agents.list()))[0]
+        token = await api(lambda c: c.session_token(agent.id))
+        texts += [repr(token), str(token)]
+        server.fail_next(3, 503)
+        server.fail_next(1, 401, body={"error": f"bad key {server.api_key}"})
+        for failing in (lambda c: c.organization.get(), lambda c: c.organization.get()):
+            try:
+                await api(failing)
+            except vatel.APIError as exc:
+                texts += [str(exc), repr(exc), exc.message, exc.body or ""]
+        texts += [record.getMessage() for record in caplog.records]
+        assert len(caplog.records) > 3, "DEBUG logging was on"
+        joined = "\n".join(texts)
+        assert server.api_key not in joined
+        assert token.token not in joined
+
+    def test_connection_url_is_the_one_place_a_token_appears(self, server: MockServer) -> None:
+        client = vatel.Client(api_key=server.api_key, base_url=server.base_url)
+        url = client.connection_url("tok.en", agent_id="a/b", version_id="v 1")
+        assert url.startswith("ws://") and "token=tok.en" in url
+        assert "agentId=a%2Fb" in url and "versionId=v+1" in url
+        https = vatel.Client(api_key="k", base_url="https://api.example.com/base/")
+        assert https.connection_url("t").startswith("wss://api.example.com/base/v1/connection?")
