@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 import vatel
 from _support import Api
 from vatel.testing import MockServer
-
-T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_PATH = Path(
@@ -25,6 +26,51 @@ CONTRACT_PATH = Path(
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# Session JWTs and the mock server's API keys, wherever they would show up.
+_SECRET = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}|vk_test_[\w-]{16,}")
+
+
+class SecretWatch(logging.Handler):
+    """Sees every log record of the run, at DEBUG level, and keeps those that
+    carry a credential: a session token or an API key."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # A record that cannot format still must not leak.
+            text = f"{record.msg} {record.args}"
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        if _SECRET.search(text):
+            self.leaks.append(f"{record.name}: {_SECRET.sub('<SECRET>', text)[:300]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_watch() -> Iterator[SecretWatch]:
+    """DEBUG logging for the whole run, watched for credentials."""
+    watch = SecretWatch()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    yield watch
+    root.removeHandler(watch)
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(secret_watch: SecretWatch) -> Iterator[None]:
+    """Every test fails if any log record it caused carries a credential."""
+    seen = len(secret_watch.leaks)
+    yield
+    leaks = secret_watch.leaks[seen:]
+    assert not leaks, "credentials reached the logs:\n" + "\n".join(leaks[:5])
 
 
 @pytest.fixture

@@ -273,7 +273,9 @@ class TestServerMisbehaviour:
             "malformed" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
         )
 
-    def test_abnormal_close_mid_audio_raises(self, client: vatel.Client, server: MockServer) -> None:
+    def test_abnormal_close_mid_audio_raises(
+        self, client: vatel.Client, server: MockServer
+    ) -> None:
         server.faults.close_after(3, code=1011, reason="agent crashed")
         agent_id = new_agent(client, first_message="Hello, this is a long greeting. " * 4)
         received: list[vatel.Event] = []
@@ -351,6 +353,36 @@ class TestServerMisbehaviour:
             with pytest.raises(vatel.ConnectionClosedError) as info:
                 conn.recv(timeout=5)
         assert info.value.code == 1009
+
+
+class TestClosing:
+    def test_close_with_unread_frames_completes_the_handshake(
+        self, client: vatel.Client, server: MockServer
+    ) -> None:
+        # The greeting floods the receive buffer (pace=0) and nobody reads it.
+        agent_id = new_agent(client, first_message="A rather long greeting. " * 20)
+        conn = client.connect(client.session_token(agent_id), close_timeout=3)
+        assert isinstance(conn.recv(timeout=5), vatel.SessionStarted)
+        deadline = time.monotonic() + 5
+        while len(server.sessions[-1].sent) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        conn.close()
+        assert conn.close_code == 1000, "a clean close, not a timed-out one (1006)"
+        assert server.sessions[-1].wait_closed(5)
+        assert server.sessions[-1].close_code == 1000
+
+    async def test_async_close_with_unread_frames_completes_the_handshake(
+        self, async_client: vatel.AsyncClient, server: MockServer
+    ) -> None:
+        agent = await async_client.agents.create(name="x", first_message="A long greeting. " * 20)
+        conn = await async_client.connect(
+            await async_client.session_token(agent.id), close_timeout=3
+        )
+        assert isinstance(await conn.recv(timeout=5), vatel.SessionStarted)
+        while len(server.sessions[-1].sent) < 40:
+            await asyncio.sleep(0.01)
+        await conn.close()
+        assert conn.close_code == 1000
 
 
 class TestLocalErrors:

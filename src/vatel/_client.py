@@ -222,7 +222,7 @@ class Client(_ClientOptions):
             except httpx.TransportError as exc:
                 delay = self._retry_delay(request, attempt, error=exc)
                 if delay is None:
-                    raise connection_error(exc, request.method, request.path) from exc
+                    raise connection_error(exc, request.method, self._url(request.path)) from exc
             else:
                 log.debug(
                     "HTTP response: %s %s %d", request.method, request.path, response.status_code
@@ -256,7 +256,7 @@ class Client(_ClientOptions):
                     sink.write(chunk)
             except httpx.TransportError as exc:
                 sink.abort()
-                raise connection_error(exc, request.method, request.path) from exc
+                raise connection_error(exc, request.method, self._url(request.path)) from exc
             except BaseException:
                 sink.abort()
                 raise
@@ -414,7 +414,7 @@ class AsyncClient(_ClientOptions):
             except httpx.TransportError as exc:
                 delay = self._retry_delay(request, attempt, error=exc)
                 if delay is None:
-                    raise connection_error(exc, request.method, request.path) from exc
+                    raise connection_error(exc, request.method, self._url(request.path)) from exc
             else:
                 log.debug(
                     "HTTP response: %s %s %d", request.method, request.path, response.status_code
@@ -448,7 +448,7 @@ class AsyncClient(_ClientOptions):
                     sink.write(chunk)
             except httpx.TransportError as exc:
                 sink.abort()
-                raise connection_error(exc, request.method, request.path) from exc
+                raise connection_error(exc, request.method, self._url(request.path)) from exc
             except BaseException:
                 sink.abort()
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from websockets.protocol import State
@@ -51,3 +52,20 @@ class SessionBase:
         """The close reason once closed."""
         reason: str | None = self._ws.close_reason
         return reason
+
+    def _lift_read_limit(self) -> None:
+        """Let the server's close frame through when nobody reads any more.
+
+        Reading stops while ``max_queue`` frames wait unread; the close frame
+        then sits behind them and closing would stall for ``close_timeout``.
+        The server sends no new data once it has our close frame, so dropping
+        the limit for the last moments of the connection is bounded.
+        """
+        assembler = getattr(self._ws, "recv_messages", None)
+        if assembler is None or not hasattr(assembler, "paused"):
+            return
+        with getattr(assembler, "mutex", None) or contextlib.nullcontext():
+            assembler.high = assembler.low = None
+            if assembler.paused:
+                assembler.paused = False
+                assembler.resume()
