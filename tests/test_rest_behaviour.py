@@ -207,6 +207,17 @@ class TestConfiguration:
         with pytest.raises(vatel.APIError, match="VATEL_API_KEY"):
             vatel.AsyncClient()
 
+    def test_plain_http_to_a_remote_host_is_warned_about(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.WARNING, logger="vatel"):
+            vatel.Client(api_key="k", base_url="http://api.example.com")
+            vatel.Client(api_key="k", base_url="http://127.0.0.1:8000")
+            vatel.Client(api_key="k", base_url="https://api.example.com")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "api.example.com" in warnings[0]
+        assert "plain HTTP" in warnings[0]
+
     def test_negative_retries_rejected(self) -> None:
         with pytest.raises(ValueError):
             vatel.Client(api_key="k", max_retries=-1)

@@ -266,6 +266,20 @@ def parse_response(request: APIRequest[T], response: httpx.Response) -> T:
 # -- the shared client state -----------------------------------------------------
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _warn_if_cleartext(base_url: str) -> None:
+    """Plain HTTP is fine for a local mock server; anywhere else it is almost
+    certainly a typo that would send the API key in the clear."""
+    parts = httpx.URL(base_url)
+    if parts.scheme == "http" and parts.host not in _LOOPBACK_HOSTS:
+        log.warning(
+            "base_url %s uses plain HTTP: the API key and session tokens travel unencrypted.",
+            base_url,
+        )
+
+
 def _strip_trailing_slash(url: str) -> str:
     return url[:-1] if url.endswith("/") else url
 
@@ -296,6 +310,7 @@ class BaseClient:
         self.api_key = api_key
         base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         self.base_url = _strip_trailing_slash(base_url)
+        _warn_if_cleartext(self.base_url)
         self.max_retries = max_retries
         self.timeout = default_timeout if isinstance(timeout, _NotGiven) else timeout
 
