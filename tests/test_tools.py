@@ -1,0 +1,265 @@
+"""The tool router: registration, argument conversion, error outputs, and whole
+sessions run with ``Connection.run`` / ``AsyncConnection.run``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import vatel
+from vatel.audio import FRAME_BYTES, silence, voice_like
+from vatel.testing import MockServer
+
+pytestmark = pytest.mark.anyio
+
+UTTERANCE = voice_like(0.8) + silence(0.8)
+
+
+def call(name: str, *arguments: tuple[str, str | None, Any]) -> vatel.ToolCall:
+    return vatel.ToolCall(
+        "tc-1",
+        name,
+        tuple(vatel.ToolCallArgument(n, value=v, data_type=t) for n, t, v in arguments),
+    )
+
+
+class TestRegistration:
+    def test_decorator_forms_and_add(self) -> None:
+        tools = vatel.ToolRouter()
+
+        @tools.tool
+        def bare() -> str:
+            return "b"
+
+        @tools.tool()
+        def called() -> str:
+            return "c"
+
+        @tools.tool("renamed")
+        def original() -> str:
+            return "r"
+
+        tools.add("added", lambda: "a")
+        assert sorted(tools) == ["added", "bare", "called", "renamed"]
+        assert "renamed" in tools and "original" not in tools and len(tools) == 4
+        assert bare() == "b"  # the decorator hands the function back unchanged
+
+    def test_bad_registrations(self) -> None:
+        tools = vatel.ToolRouter()
+        with pytest.raises(ValueError):
+            tools.add("", lambda: None)
+        with pytest.raises(TypeError):
+            tools.add("x", "not callable")  # type: ignore[arg-type]
+
+
+class TestCall:
+    def test_arguments_arrive_as_keywords_converted_by_data_type(self) -> None:
+        tools = vatel.ToolRouter()
+        seen: dict[str, Any] = {}
+
+        @tools.tool()
+        def book(**kwargs: Any) -> str:
+            seen.update(kwargs)
+            return "booked"
+
+        output = tools.call(
+            call(
+                "book",
+                ("name", "string", "Ada"),
+                ("party", "number", "4"),
+                ("price", "number", "12.5"),
+                ("vip", "boolean", "true"),
+                ("prefs", "object", '{"window": true}'),
+                ("dates", "array", ["mon", "tue"]),
+                ("note", None, 7),
+                ("future", "uuid", "x"),
+            )
+        )
+        assert output == "booked"
+        assert seen == {
+            "name": "Ada",
+            "party": 4,
+            "price": 12.5,
+            "vip": True,
+            "prefs": {"window": True},
+            "dates": ["mon", "tue"],
+            "note": 7,
+            "future": "x",
+        }
+        assert type(seen["party"]) is int
+
+    def test_results_other_than_str_are_sent_as_json(self) -> None:
+        tools = vatel.ToolRouter()
+        tools.add("obj", lambda: {"temp": 21, "sky": "sunny"})
+        tools.add("none", lambda: None)
+        tools.add("text", lambda: "plain text")
+        assert json.loads(tools.call(call("obj"))) == {"temp": 21, "sky": "sunny"}
+        assert tools.call(call("none")) == "null"
+        assert tools.call(call("text")) == "plain text"
+
+    def test_undeclared_arguments_are_dropped(self) -> None:
+        tools = vatel.ToolRouter()
+        tools.add("weather", lambda city: f"sunny in {city}")
+        output = tools.call(call("weather", ("city", "string", "Oslo"), ("unit", "string", "C")))
+        assert output == "sunny in Oslo"
+
+    def test_failures_answer_with_an_error_the_agent_can_speak(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        tools = vatel.ToolRouter()
+
+        @tools.tool()
+        def explode() -> str:
+            raise RuntimeError("database down")
+
+        tools.add("count", lambda n: n)
+        failed = json.loads(tools.call(call("explode")))
+        assert failed == {"error": "Tool 'explode' failed: RuntimeError: database down"}
+        assert any("explode" in r.getMessage() and r.exc_info for r in caplog.records)
+        unknown = json.loads(tools.call(call("nope")))
+        assert unknown == {"error": "Unknown tool 'nope'."}
+        bad = json.loads(tools.call(call("count", ("n", "number", "many"))))
+        assert "should be a number" in bad["error"]
+        missing = json.loads(tools.call(call("count")))
+        assert "TypeError" in missing["error"]
+
+    def test_a_coroutine_handler_works_from_sync_code(self) -> None:
+        tools = vatel.ToolRouter()
+
+        @tools.tool()
+        async def lookup(key: str) -> str:
+            await asyncio.sleep(0)
+            return key.upper()
+
+        assert tools.call(call("lookup", ("key", "string", "abc"))) == "ABC"
+
+    async def test_acall_awaits_coroutines_and_threads_plain_functions(self) -> None:
+        tools = vatel.ToolRouter()
+        loop_thread = threading.get_ident()
+
+        @tools.tool()
+        async def fast() -> int:
+            return threading.get_ident()
+
+        @tools.tool()
+        def blocking() -> int:
+            time.sleep(0.2)
+            return threading.get_ident()
+
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        assert json.loads(await tools.acall(call("fast"))) == loop_thread
+        assert json.loads(await tools.acall(call("blocking"))) != loop_thread
+        task.cancel()
+        assert ticks > 3, "the event loop kept running while the plain tool blocked"
+
+
+def _agent_with_tool(server: MockServer, client: vatel.Client, name: str = "slow_lookup") -> str:
+    agent_id = client.agents.create(name="Tool runner", first_message="").id
+    server.add_client_tool(
+        agent_id, name, arguments=[{"name": "q", "dataType": "string", "value": "status"}]
+    )
+    return agent_id
+
+
+class TestRun:
+    def test_sync_run_answers_tools_without_stalling_the_audio(
+        self, client: vatel.Client, server: MockServer
+    ) -> None:
+        agent_id = _agent_with_tool(server, client)
+        timeline: list[str] = []
+        tools = vatel.ToolRouter()
+
+        @tools.tool()
+        def slow_lookup(q: str) -> dict[str, str]:
+            time.sleep(1.0)
+            timeline.append("tool done")
+            return {"q": q, "answer": "all good"}
+
+        def on_event(event: vatel.Event) -> None:
+            timeline.append(event.type)
+            if (
+                isinstance(event, vatel.ResponseText)
+                and event.is_final
+                and "all good" in event.text
+            ):
+                server.end_session()
+
+        with client.connect(client.session_token(agent_id)) as conn:
+            # Two utterances: the second is heard while the first turn's tool still runs.
+            pcm = UTTERANCE + UTTERANCE
+            for start in range(0, len(pcm), FRAME_BYTES):
+                conn.send_input_audio_bytes(pcm[start : start + FRAME_BYTES])
+            conn.run(tools=tools, on_event=on_event)
+        assert timeline[-1] == "session_ended"
+        tool_at = timeline.index("tool_call")
+        done_at = timeline.index("tool done")
+        assert "speech_started" in timeline[tool_at:done_at], "events kept flowing during the tool"
+        outputs = server.sessions[-1].tool_outputs
+        assert [json.loads(o.output) for o in outputs] == [{"q": "status", "answer": "all good"}]
+
+    async def test_async_run_with_async_on_event_and_a_failing_tool(
+        self, async_client: vatel.AsyncClient, server: MockServer
+    ) -> None:
+        agent = await async_client.agents.create(name="Async runner", first_message="")
+        server.add_client_tool(agent.id, "flaky", arguments=[])
+        tools = vatel.ToolRouter()
+
+        @tools.tool()
+        async def flaky() -> str:
+            raise ValueError("upstream timeout")
+
+        seen: list[str] = []
+
+        async def on_event(event: vatel.Event) -> None:
+            seen.append(event.type)
+            if isinstance(event, vatel.ResponseText) and event.is_final and "error" in event.text:
+                server.end_session()
+
+        async with async_client.connect(await async_client.session_token(agent.id)) as conn:
+            for start in range(0, len(UTTERANCE), FRAME_BYTES):
+                await conn.send_input_audio_bytes(UTTERANCE[start : start + FRAME_BYTES])
+            await conn.run(tools=tools, on_event=on_event)
+        assert seen[0] == "session_started" and seen[-1] == "session_ended"
+        (output,) = server.sessions[-1].tool_outputs
+        assert json.loads(output.output) == {
+            "error": "Tool 'flaky' failed: ValueError: upstream timeout"
+        }
+
+    async def test_run_without_tools_leaves_tool_calls_to_on_event(
+        self, async_client: vatel.AsyncClient, server: MockServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        agent = await async_client.agents.create(name="Manual", first_message="")
+        server.add_client_tool(agent.id, "manual", arguments=[])
+        async with async_client.connect(await async_client.session_token(agent.id)) as conn:
+
+            async def answer(event: vatel.Event) -> None:
+                if isinstance(event, vatel.ToolCall):
+                    await conn.send_tool_call_output(event.tool_call_id, "by hand")
+                    await asyncio.sleep(0)
+                if (
+                    isinstance(event, vatel.ResponseText)
+                    and event.is_final
+                    and "by hand" in event.text
+                ):
+                    server.end_session()
+
+            for start in range(0, len(UTTERANCE), FRAME_BYTES):
+                await conn.send_input_audio_bytes(UTTERANCE[start : start + FRAME_BYTES])
+            with caplog.at_level(logging.WARNING, logger="vatel"):
+                await conn.run(on_event=answer)
+        assert [o.output for o in server.sessions[-1].tool_outputs] == ["by hand"]
+        assert not [r for r in caplog.records if "not pending" in r.getMessage()]
