@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import importlib
 import logging
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import httpx
 from typing_extensions import Self, Unpack
@@ -47,6 +48,29 @@ T = TypeVar("T")
 # Looked up at call time so tests can observe the waits without sleeping.
 _sleep = time.sleep
 _async_sleep = asyncio.sleep
+
+
+R = TypeVar("R")
+
+
+class _Lazy(Generic[R]):
+    """A resource group bound to the client it is read from; its module is
+    imported on first use, so ``import vatel`` does not load every model."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, client: object, owner: type[Any]) -> R: ...
+    def __get__(self, client: object, owner: type[Any]) -> R | Self:
+        if client is None:
+            return self
+        module = importlib.import_module(f"._resources.{self._module}", __package__)
+        resource: R = getattr(module, self._name)(client)
+        return resource
 
 
 class _ClientOptions(BaseClient):
@@ -112,54 +136,20 @@ class Client(_ClientOptions):
 
     # -- resources --------------------------------------------------------------
 
-    @property
-    def organization(self) -> OrganizationResource:
-        """The organization that owns the API key."""
-        from ._resources.organization import OrganizationResource
-
-        return OrganizationResource(self)
-
-    @property
-    def llms(self) -> LLMs:
-        """Language models an agent may use."""
-        from ._resources.catalog import LLMs
-
-        return LLMs(self)
-
-    @property
-    def voices(self) -> Voices:
-        """The TTS voice catalog."""
-        from ._resources.catalog import Voices
-
-        return Voices(self)
-
-    @property
-    def agents(self) -> Agents:
-        """Agents, their versions, publishing and outbound dialling."""
-        from ._resources.agents import Agents
-
-        return Agents(self)
-
-    @property
-    def calls(self) -> Calls:
-        """Call history and recordings."""
-        from ._resources.calls import Calls
-
-        return Calls(self)
-
-    @property
-    def twilio_numbers(self) -> TwilioNumbers:
-        """Imported Twilio phone numbers."""
-        from ._resources.twilio_numbers import TwilioNumbers
-
-        return TwilioNumbers(self)
-
-    @property
-    def sip_trunks(self) -> SipTrunks:
-        """SIP trunks and their agent assignments."""
-        from ._resources.sip_trunks import SipTrunks
-
-        return SipTrunks(self)
+    organization: _Lazy[OrganizationResource] = _Lazy("organization", "OrganizationResource")
+    """The organization that owns the API key."""
+    llms: _Lazy[LLMs] = _Lazy("catalog", "LLMs")
+    """Language models an agent may use."""
+    voices: _Lazy[Voices] = _Lazy("catalog", "Voices")
+    """The TTS voice catalog."""
+    agents: _Lazy[Agents] = _Lazy("agents", "Agents")
+    """Agents, their versions, publishing and outbound dialling."""
+    calls: _Lazy[Calls] = _Lazy("calls", "Calls")
+    """Call history and recordings."""
+    twilio_numbers: _Lazy[TwilioNumbers] = _Lazy("twilio_numbers", "TwilioNumbers")
+    """Imported Twilio phone numbers."""
+    sip_trunks: _Lazy[SipTrunks] = _Lazy("sip_trunks", "SipTrunks")
+    """SIP trunks and their agent assignments."""
 
     # -- voice sessions ---------------------------------------------------------
 
@@ -307,54 +297,22 @@ class AsyncClient(_ClientOptions):
 
     # -- resources --------------------------------------------------------------
 
-    @property
-    def organization(self) -> AsyncOrganizationResource:
-        """The organization that owns the API key."""
-        from ._resources.organization import AsyncOrganizationResource
-
-        return AsyncOrganizationResource(self)
-
-    @property
-    def llms(self) -> AsyncLLMs:
-        """Language models an agent may use."""
-        from ._resources.catalog import AsyncLLMs
-
-        return AsyncLLMs(self)
-
-    @property
-    def voices(self) -> AsyncVoices:
-        """The TTS voice catalog."""
-        from ._resources.catalog import AsyncVoices
-
-        return AsyncVoices(self)
-
-    @property
-    def agents(self) -> AsyncAgents:
-        """Agents, their versions, publishing and outbound dialling."""
-        from ._resources.agents import AsyncAgents
-
-        return AsyncAgents(self)
-
-    @property
-    def calls(self) -> AsyncCalls:
-        """Call history and recordings."""
-        from ._resources.calls import AsyncCalls
-
-        return AsyncCalls(self)
-
-    @property
-    def twilio_numbers(self) -> AsyncTwilioNumbers:
-        """Imported Twilio phone numbers."""
-        from ._resources.twilio_numbers import AsyncTwilioNumbers
-
-        return AsyncTwilioNumbers(self)
-
-    @property
-    def sip_trunks(self) -> AsyncSipTrunks:
-        """SIP trunks and their agent assignments."""
-        from ._resources.sip_trunks import AsyncSipTrunks
-
-        return AsyncSipTrunks(self)
+    organization: _Lazy[AsyncOrganizationResource] = _Lazy(
+        "organization", "AsyncOrganizationResource"
+    )
+    """The organization that owns the API key."""
+    llms: _Lazy[AsyncLLMs] = _Lazy("catalog", "AsyncLLMs")
+    """Language models an agent may use."""
+    voices: _Lazy[AsyncVoices] = _Lazy("catalog", "AsyncVoices")
+    """The TTS voice catalog."""
+    agents: _Lazy[AsyncAgents] = _Lazy("agents", "AsyncAgents")
+    """Agents, their versions, publishing and outbound dialling."""
+    calls: _Lazy[AsyncCalls] = _Lazy("calls", "AsyncCalls")
+    """Call history and recordings."""
+    twilio_numbers: _Lazy[AsyncTwilioNumbers] = _Lazy("twilio_numbers", "AsyncTwilioNumbers")
+    """Imported Twilio phone numbers."""
+    sip_trunks: _Lazy[AsyncSipTrunks] = _Lazy("sip_trunks", "AsyncSipTrunks")
+    """SIP trunks and their agent assignments."""
 
     # -- voice sessions ---------------------------------------------------------
 
