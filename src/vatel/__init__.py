@@ -11,11 +11,15 @@ Names are loaded on first use, so ``import vatel`` stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` alone is most of what a bare
+# ``import vatel`` would cost. Type checkers treat this name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._async_connection import AsyncConnect, AsyncConnection, connect_async
     from ._client import AsyncClient, Client
     from ._connection import Connection, connect

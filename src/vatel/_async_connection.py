@@ -7,9 +7,8 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Generator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from typing_extensions import Self, Unpack
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -18,8 +17,12 @@ from ._events import Event, SessionEnded, ToolCall
 from ._exceptions import ConnectionClosedError, ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
-from ._tools import ToolRouter
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from ._tools import ToolRouter
 
 __all__ = ["AsyncConnect", "AsyncConnection", "connect_async"]
 
@@ -61,13 +64,19 @@ class AsyncConnection(SessionBase):
         """Events until ``session_ended`` or a normal close; an abnormal close
         raises :class:`vatel.ConnectionClosedError`. A malformed frame is logged
         as a warning and skipped, so one bad frame does not end the session."""
+        # recv() inlined: one coroutine less per audio frame.
+        ws_recv = self._ws.recv
+        receive = self._protocol.receive
         while True:
             try:
-                event = await self.recv()
-            except ConnectionClosedError as exc:
-                if exc.ok:
+                frame = await ws_recv()
+            except ConnectionClosed as exc:
+                error = closed_error(exc)
+                if error.ok:
                     return
-                raise
+                raise error from None
+            try:
+                event = receive(frame)
             except ProtocolError as exc:
                 log.warning("Skipping a malformed frame: %s", exc)
                 continue
@@ -132,11 +141,14 @@ class AsyncConnection(SessionBase):
             await self.send_tool_call_output(call.tool_call_id, output)
         except ConnectionClosedError:
             log.info("Tool %r finished after the session closed.", call.tool_name)
+        except Exception:
+            log.exception("Could not send the output of tool %r.", call.tool_name)
 
     # -- closing ---------------------------------------------------------------------
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the session and wait (up to ``close_timeout``) for the server."""
+        self._lift_read_limit()
         await self._ws.close(code, reason)
 
     async def __aenter__(self) -> Self:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import importlib
@@ -47,7 +46,13 @@ T = TypeVar("T")
 
 # Looked up at call time so tests can observe the waits without sleeping.
 _sleep = time.sleep
-_async_sleep = asyncio.sleep
+
+
+async def _async_sleep(delay: float) -> None:
+    # asyncio is imported on first use: a sync-only program never pays for it.
+    import asyncio
+
+    await asyncio.sleep(delay)
 
 
 R = TypeVar("R")

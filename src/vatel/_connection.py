@@ -14,9 +14,8 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from typing_extensions import Self, Unpack
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
@@ -25,8 +24,12 @@ from ._events import Event, SessionEnded, ToolCall
 from ._exceptions import ConnectionClosedError, ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
-from ._tools import ToolRouter
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from ._tools import ToolRouter
 
 __all__ = ["Connection", "connect"]
 
@@ -70,13 +73,19 @@ class Connection(SessionBase):
         """Events until ``session_ended`` or a normal close; an abnormal close
         raises :class:`vatel.ConnectionClosedError`. A malformed frame is logged
         as a warning and skipped, so one bad frame does not end the session."""
+        # recv() inlined: one call less per audio frame.
+        ws_recv = self._ws.recv
+        receive = self._protocol.receive
         while True:
             try:
-                event = self.recv()
-            except ConnectionClosedError as exc:
-                if exc.ok:
+                frame = ws_recv()
+            except ConnectionClosed as exc:
+                error = closed_error(exc)
+                if error.ok:
                     return
-                raise
+                raise error from None
+            try:
+                event = receive(frame)
             except ProtocolError as exc:
                 log.warning("Skipping a malformed frame: %s", exc)
                 continue
@@ -140,11 +149,14 @@ class Connection(SessionBase):
             self.send_tool_call_output(call.tool_call_id, output)
         except ConnectionClosedError:
             log.info("Tool %r finished after the session closed.", call.tool_name)
+        except Exception:
+            log.exception("Could not send the output of tool %r.", call.tool_name)
 
     # -- closing ---------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the session and wait (up to ``close_timeout``) for the server."""
+        self._lift_read_limit()
         self._ws.close(code, reason)
 
     def __enter__(self) -> Self:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._base_client import make_status_error
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, ConnectionClosedError
 from ._redact import RedactingFilter, redact_text, redact_url
 
@@ -146,7 +145,13 @@ def url_token(url: str) -> str | None:
 def handshake_error(exc: BaseException, url: str, open_timeout: float | None) -> APIError | None:
     """The SDK error for a failure while opening the WebSocket, or ``None`` when
     the exception is not one the SDK translates."""
+    # Imported here, on the failure path: neither the REST plumbing (httpx,
+    # pydantic) nor asyncio (for a sync session) is needed to open a session.
+    import asyncio
+
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+    from ._base_client import make_status_error
 
     token = url_token(url)
     safe_url = redact_url(url)
@@ -162,7 +167,8 @@ def handshake_error(exc: BaseException, url: str, open_timeout: float | None) ->
         )
     if isinstance(exc, InvalidURI):
         return APIConnectionError(f"Invalid voice session URL: {safe_url}")
-    if isinstance(exc, TimeoutError):
+    # Before Python 3.11 asyncio raised its own TimeoutError class.
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         after = f" after {open_timeout:g} s" if open_timeout else ""
         return APITimeoutError(f"Timed out opening the voice session{after}: {safe_url}")
     if isinstance(exc, (InvalidHandshake, OSError, EOFError)):

@@ -46,12 +46,45 @@ __all__ = ["SessionProtocol", "SessionState", "decode_event"]
 
 log = logging.getLogger("vatel")
 
+_decoder: Any = json.JSONDecoder()  # the settings of json.loads
+_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """``json.loads`` without its wrapper for the usual compact frame.
+
+    Text that is one JSON value with no surrounding whitespace goes straight to
+    the stdlib's (C) scanner; anything else, including every invalid frame, goes
+    through ``json.loads``, so results and error messages are the same.
+    """
+    if type(text) is str:
+        try:
+            value, end = _scan_once(text, 0)
+        except (StopIteration, ValueError):
+            pass
+        else:
+            if end == len(text):
+                return value
+    return json.loads(text)
+
+
 try:
     import orjson
 
-    _loads: Callable[[str | bytes], Any] = orjson.loads
+    _fast_loads: Callable[[str], Any] | None = orjson.loads
 except ImportError:  # The speedups extra is optional; the stdlib parser is correct, only slower.
-    _loads = json.loads
+    _fast_loads = None
+
+# orjson turns integers beyond 64 bits into floats. Audio frames carry no
+# integers at all, so only they take it; every other message keeps its numbers exact.
+_AUDIO_FRAME_STARTS = ('{"type":"response_audio",', '{"type": "response_audio",')
+
+
+def _loads(frame: str) -> Any:
+    """Parse a text frame (``ValueError`` or ``RecursionError`` when it is not JSON)."""
+    if _fast_loads is not None and frame.startswith(_AUDIO_FRAME_STARTS):
+        return _fast_loads(frame)
+    return _json_loads(frame)
 
 
 class SessionState(enum.Enum):
@@ -125,7 +158,7 @@ def _tool_argument(raw: Any) -> ToolCallArgument:
         raise _invalid("tool_call", "each argument must be an object")
     name = "tool_call"
     return ToolCallArgument(
-        name=_get(raw, name, "name", str),
+        name=_get(raw, name, "name", str, required=False),
         value=raw.get("value"),
         type=_get(raw, name, "type", str, required=False),
         data_type=_get(raw, name, "dataType", str, required=False),
@@ -174,10 +207,19 @@ def decode_event(frame: str | bytes) -> Event:
         )
     try:
         message = _loads(frame)
-    except ValueError as exc:
-        raise ProtocolError(
-            f"The server sent a frame that is not JSON: {exc}.", frame=frame
-        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise _not_json(exc, frame) from None
+    return _decode_message(message, frame)
+
+
+def _not_json(exc: Exception, frame: str) -> ProtocolError:
+    if isinstance(exc, RecursionError):
+        return ProtocolError("The server sent a frame nested too deeply to decode.", frame=frame)
+    return ProtocolError(f"The server sent a frame that is not JSON: {exc}.", frame=frame)
+
+
+def _decode_message(message: Any, frame: str) -> Event:
+    """The event for a frame's parsed JSON (``frame`` is kept in errors)."""
     if type(message) is not dict:
         raise ProtocolError("The server sent a frame that is not a JSON object.", frame=frame)
     type_ = message.get("type")
@@ -209,6 +251,8 @@ _AUDIO_SUFFIX = '"}}'
 def _checked_pcm(pcm: bytes) -> bytes:
     if not isinstance(pcm, (bytes, bytearray, memoryview)):
         raise AudioFormatError(f"PCM audio must be bytes, got {type(pcm).__name__}.")
+    # A memoryview's len() counts items, not bytes; bytes() of bytes is free.
+    pcm = bytes(pcm)
     if len(pcm) == 0:
         raise AudioFormatError("PCM audio chunk is empty.")
     if len(pcm) % 2:
@@ -216,7 +260,7 @@ def _checked_pcm(pcm: bytes) -> bytes:
             f"PCM16 audio needs an even number of bytes, got {len(pcm)}: "
             "each sample is 2 bytes (16-bit little-endian, 24 kHz, mono)."
         )
-    return bytes(pcm)
+    return pcm
 
 
 def encode_input_audio_bytes(pcm: bytes) -> str:
@@ -244,12 +288,14 @@ def encode_tool_call_output(tool_call_id: str, output: Any) -> str:
         raise ValueError(f"tool_call_id must be a non-empty string, got {tool_call_id!r}")
     if not isinstance(output, str):
         try:
-            output = json.dumps(output, ensure_ascii=False)
+            output = json.dumps(output)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Tool output is not JSON-serialisable: {exc}") from None
+        except RecursionError:
+            raise ValueError("Tool output is nested too deeply to send as JSON.") from None
+    # ASCII escapes keep the frame valid UTF-8 even for a lone surrogate in a str.
     return json.dumps(
-        {"type": "tool_call_output", "data": {"toolCallId": tool_call_id, "output": output}},
-        ensure_ascii=False,
+        {"type": "tool_call_output", "data": {"toolCallId": tool_call_id, "output": output}}
     )
 
 
@@ -264,9 +310,25 @@ class SessionProtocol:
 
     def receive(self, frame: str | bytes) -> Event:
         """Decode a server frame and apply it to the session's state."""
-        event = decode_event(frame)
-        if type(event) is ResponseAudio:
-            return event
+        if type(frame) is not str:
+            return self._apply(decode_event(frame))
+        try:
+            message = _loads(frame)
+        except (ValueError, RecursionError) as exc:
+            raise _not_json(exc, frame) from None
+        # The hot path, 50 times a second per session: a well-formed audio chunk
+        # is built inline; anything else takes the general decoder.
+        if type(message) is dict and message.get("type") == "response_audio":
+            data = message.get("data")
+            if type(data) is dict:
+                turn_id = data.get("turn_id")
+                audio = data.get("audio")
+                is_final = data.get("is_final")
+                if type(turn_id) is str and type(audio) is str and type(is_final) is bool:
+                    return ResponseAudio(turn_id, audio, is_final)
+        return self._apply(_decode_message(message, frame))
+
+    def _apply(self, event: Event) -> Event:
         if type(event) is SessionStarted:
             self.session_id = event.id
             if self.state is SessionState.OPEN:
