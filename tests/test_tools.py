@@ -167,6 +167,11 @@ class TestCall:
         assert ticks > 3, "the event loop kept running while the plain tool blocked"
 
 
+def send(conn: vatel.Connection, pcm: bytes) -> None:
+    for start in range(0, len(pcm), FRAME_BYTES):
+        conn.send_input_audio_bytes(pcm[start : start + FRAME_BYTES])
+
+
 def _agent_with_tool(server: MockServer, client: vatel.Client, name: str = "slow_lookup") -> str:
     agent_id = client.agents.create(name="Tool runner", first_message="").id
     server.add_client_tool(
@@ -189,20 +194,21 @@ class TestRun:
             timeline.append("tool done")
             return {"q": q, "answer": "all good"}
 
-        def on_event(event: vatel.Event) -> None:
-            timeline.append(event.type)
-            if (
-                isinstance(event, vatel.ResponseText)
-                and event.is_final
-                and "all good" in event.text
-            ):
-                server.end_session()
-
         with client.connect(client.session_token(agent_id)) as conn:
-            # Two utterances: the second is heard while the first turn's tool still runs.
-            pcm = UTTERANCE + UTTERANCE
-            for start in range(0, len(pcm), FRAME_BYTES):
-                conn.send_input_audio_bytes(pcm[start : start + FRAME_BYTES])
+
+            def on_event(event: vatel.Event) -> None:
+                timeline.append(event.type)
+                if isinstance(event, vatel.ToolCall):
+                    # The caller speaks again while the tool is still working.
+                    send(conn, UTTERANCE)
+                if (
+                    isinstance(event, vatel.ResponseText)
+                    and event.is_final
+                    and "all good" in event.text
+                ):
+                    server.end_session()
+
+            send(conn, UTTERANCE)
             conn.run(tools=tools, on_event=on_event)
         assert timeline[-1] == "session_ended"
         tool_at = timeline.index("tool_call")

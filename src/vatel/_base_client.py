@@ -252,7 +252,8 @@ def parse_response(request: APIRequest[T], response: httpx.Response) -> T:
     try:
         return cast(T, _adapter(request.cast).validate_json(content))
     except pydantic.ValidationError as exc:
-        text = content[:2000].decode("utf-8", "replace")
+        # The body may be a session-token response: its credentials stay out.
+        text = redact_text(content[:2000].decode("utf-8", "replace"))
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise APIResponseValidationError(

@@ -13,6 +13,10 @@ REDACTED = "***"
 _SECRET_PARAMS = frozenset({"token", "api_key", "apikey", "access_token", "key"})
 _SECRET_IN_TEXT = re.compile(
     r"(?i)((?:token|api_key|apikey|access_token)=)[^&\s\"'#]+|(Bearer\s+)[^\s\"',]+"
+    # JSON members that carry credentials, as in a session-token response body (the
+    # value may be cut short when the body was).
+    r"|(\"(?:token|webrtc_token|auth_token|api_key|apikey|access_token|\w*password)\"\s*:\s*\")"
+    r"(?:[^\"\\]|\\.)*"
 )
 
 
@@ -32,12 +36,12 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str, *secrets: str | None) -> str:
-    """``text`` with every given secret, ``token=…`` query value and ``Bearer …``
-    credential replaced by ``***``."""
+    """``text`` with every given secret, ``token=…`` query value, ``Bearer …``
+    credential and JSON credential member (``"token": "…"``) replaced by ``***``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+    return _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + REDACTED, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import json
 import logging
+import reprlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -25,6 +26,12 @@ class ToolArgumentError(ValueError):
     """An argument's value does not fit its ``dataType``."""
 
 
+# Values come from the server and may be huge or nested a thousand levels deep:
+# messages show a bounded summary, never a full (possibly recursion-breaking) repr.
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxother = 80
+
+
 def _coerce(argument: ToolCallArgument) -> Any:
     """The argument's value as the Python type its ``dataType`` names.
 
@@ -35,7 +42,14 @@ def _coerce(argument: ToolCallArgument) -> Any:
     if value is None or not kind:
         return value
     if kind == "string":
-        return value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, str):
+            return value
+        try:
+            return json.dumps(value)
+        except (RecursionError, ValueError, TypeError):  # nested too deep to be text
+            raise ToolArgumentError(
+                f"argument {argument.name!r} should be a string, got {_brief.repr(value)}"
+            ) from None
     if kind == "number":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
@@ -60,7 +74,9 @@ def _coerce(argument: ToolCallArgument) -> Any:
             return value
     else:
         return value  # A data type newer than this SDK: hand the value over untouched.
-    raise ToolArgumentError(f"argument {argument.name!r} should be a {kind}, got {value!r}")
+    raise ToolArgumentError(
+        f"argument {argument.name!r} should be a {kind}, got {_brief.repr(value)}"
+    )
 
 
 def _error_output(message: str) -> str:
@@ -151,7 +167,8 @@ class ToolRouter:
             log.warning("The agent called unknown tool %r.", call.tool_name)
             return _error_output(f"Unknown tool {call.tool_name!r}.")
         try:
-            kwargs = {a.name: _coerce(a) for a in call.arguments}
+            # An argument without a name cannot be passed as a keyword.
+            kwargs = {a.name: _coerce(a) for a in call.arguments if a.name is not None}
         except ToolArgumentError as exc:
             log.warning("Tool %r: %s", call.tool_name, exc)
             return _error_output(f"Tool {call.tool_name!r}: {exc}.")

