@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import os
@@ -129,6 +130,50 @@ def rss_bytes() -> int:
     except OSError:
         pass
     return 0
+
+
+class ChildProcess:
+    """A server run as ``python -m <module>`` for ``with``: it prints one line when
+    ready and exits when its stdin closes."""
+
+    module = ""
+    stop_timeout = 10.0
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        """Start the child and return the line it printed when ready."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline()
+
+    def stop(self) -> None:
+        """Close the child's stdin and wait for it (killing it if it lingers)."""
+        if self.proc is None:
+            return
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def cpu_seconds(self) -> float:
+        assert self.proc is not None
+        return process_cpu_seconds(self.proc.pid)
 
 
 class Stopwatch:

@@ -6,14 +6,11 @@ and serves until its standard input closes.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 import sys
-from types import TracebackType
 from typing import Any
 
-from ._common import ROOT, process_cpu_seconds
+from ._common import ChildProcess
 
 
 def main() -> None:
@@ -29,51 +26,24 @@ def main() -> None:
         sys.stdin.read()
 
 
-class MockProcess:
+class MockProcess(ChildProcess):
     """The mock server in a child process, for ``with``."""
 
+    module = "bench._mock"
+    stop_timeout = 15.0
+
     def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
+        super().__init__()
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> MockProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench._mock"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        line = self.start()
         try:
             self.info = json.loads(line)
         except ValueError:
-            self.__exit__(None, None, None)
+            self.stop()
             raise RuntimeError(f"mock server did not start: {line!r}") from None
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.proc is None:
-            return
-        assert self.proc.stdin is not None
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        return process_cpu_seconds(self.proc.pid)
 
 
 if __name__ == "__main__":

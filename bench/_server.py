@@ -37,11 +37,9 @@ import asyncio
 import contextlib
 import json
 import math
-import subprocess
 import sys
 import threading
 import time
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -52,9 +50,8 @@ from ._common import (
     AUDIO_B64_FRAMES,
     CLIP_FRAMES,
     FRAME_SECONDS,
-    ROOT,
+    ChildProcess,
     percentile,
-    process_cpu_seconds,
 )
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -347,53 +344,25 @@ async def _main() -> None:
         await stop
 
 
-class ServerProcess:
+class ServerProcess(ChildProcess):
     """The benchmark server in a child process, for ``with``."""
 
+    module = "bench._server"
+
     def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
+        super().__init__()
         self.port = 0
 
     def __enter__(self) -> ServerProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench._server"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        line = self.start()
         if not line.startswith("PORT "):
-            self.__exit__(None, None, None)
+            self.stop()
             raise RuntimeError(f"benchmark server did not start: {line!r}")
         self.port = int(line.split()[1])
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.proc is None:
-            return
-        assert self.proc.stdin is not None
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
     def url(self, path: str) -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        return process_cpu_seconds(self.proc.pid)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 
 import vatel
 from _support import Api
+from vatel import _client
 from vatel.testing import MockServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,19 @@ async def api(request: pytest.FixtureRequest, server: MockServer) -> AsyncIterat
     wrapper = Api(cls(api_key=server.api_key, base_url=server.base_url))
     yield wrapper
     await wrapper.close()
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The REST clients' retry waits, recorded instead of slept through."""
+    recorded: list[float] = []
+
+    async def no_async_sleep(delay: float) -> None:
+        recorded.append(delay)
+
+    monkeypatch.setattr(_client, "_sleep", recorded.append)
+    monkeypatch.setattr(_client, "_async_sleep", no_async_sleep)
+    yield recorded
 
 
 @pytest.fixture(scope="session")

@@ -7,30 +7,15 @@ import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 import vatel
 from _support import Api
-from vatel import _client
 from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """Records the client's retry waits instead of sleeping through them."""
-    recorded: list[float] = []
-
-    async def fake_async_sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(_client, "_sleep", recorded.append)
-    monkeypatch.setattr(_client, "_async_sleep", fake_async_sleep)
-    yield recorded
 
 
 def requests_to(server: MockServer, path: str) -> int:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
@@ -177,6 +176,9 @@ class AsyncConnect:
 
     async def _open(self) -> AsyncConnection:
         try:
+            # The client half of websockets loads when a session opens, not with vatel.
+            from websockets.asyncio.client import connect as ws_connect
+
             websocket = await ws_connect(self._url, **self._kwargs)
         except Exception as exc:
             error = handshake_error(exc, self._url, self._kwargs.get("open_timeout"))

@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect as ws_connect
 
 from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
 from ._events import Event, SessionEnded, ToolCall
@@ -38,10 +37,19 @@ log = logging.getLogger("vatel")
 _USER_AGENT = f"vatel-python/{__version__}"
 
 
+def _ws_connect(url: str, **kwargs: Any) -> Any:
+    # The client half of websockets loads when a session opens, not with vatel.
+    from websockets.sync.client import connect as ws_connect
+
+    return ws_connect(url, **kwargs)
+
+
 @functools.cache
 def _legacy_flag() -> dict[str, Any]:
     # websockets 17.1 started warning when connect() is used without a context
     # manager unless legacy=True; older releases do not know the flag.
+    from websockets.sync.client import connect as ws_connect
+
     return {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
 
 
@@ -179,7 +187,7 @@ def connect(url: str, **options: Unpack[ConnectOptions]) -> Connection:
     """
     kwargs = websocket_kwargs(options, _USER_AGENT)
     try:
-        websocket = ws_connect(url, **kwargs, **_legacy_flag())
+        websocket = _ws_connect(url, **kwargs, **_legacy_flag())
     except Exception as exc:
         error = handshake_error(exc, url, kwargs.get("open_timeout"))
         if error is None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from websockets.protocol import State
-
 from ._protocol import SessionProtocol, SessionState
 from ._redact import redact_url
 
@@ -39,6 +37,8 @@ class SessionBase:
     @property
     def closed(self) -> bool:
         """True once the WebSocket is closed."""
+        from websockets.protocol import State
+
         return bool(self._ws.protocol.state is State.CLOSED)
 
     @property

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 from rel_support import EXAMPLES, FAULTS, MEASURES, PROFILE, SelfSigned
-
-from vatel import _client
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -28,19 +25,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("measured:")
         for name, value in sorted(MEASURES.items()):
             terminalreporter.write_line(f"  {name}: {value}")
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """The REST clients' retry waits, recorded instead of slept through."""
-    recorded: list[float] = []
-
-    async def no_async_sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(_client, "_sleep", recorded.append)
-    monkeypatch.setattr(_client, "_async_sleep", no_async_sleep)
-    yield recorded
 
 
 @pytest.fixture(scope="session")
