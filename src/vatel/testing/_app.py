@@ -29,12 +29,17 @@ logger = logging.getLogger("vatel.testing")
 
 Handler = Any  # aiohttp's handler type differs between versions
 _CREDENTIAL_HEADERS = frozenset({"authorization", "api-key"})
+# Typed request keys arrived in aiohttp 3.12; older versions take a string.
+_RAW_BODY: Any = (
+    web.RequestKey("vatel_raw_body", bytes) if hasattr(web, "RequestKey") else "vatel_raw_body"
+)
 
 
 def build_app(ctx: ServerContext) -> web.Application:
     """A fresh application serving the whole contract from ``ctx``."""
     app = web.Application(middlewares=[_middleware])
     app[CONTEXT] = ctx
+    app.on_response_prepare.append(_record)
     router = app.router
     for module in (
         _routes_catalog,
@@ -133,9 +138,23 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.path == VOICE_PATH:
         # Not recorded: the session token is in the query. Sessions are in ctx.sessions.
         return await _handle(request, handler)
-    raw = await request.read()
+    request[_RAW_BODY] = await request.read()
     fault = ctx.faults.take_rest(request.method, request.path)
     response = await _respond(request, handler, ctx, fault)
+    logger.debug("%s %s -> %d", request.method, request.path, response.status)
+    return response
+
+
+async def _record(request: web.Request, response: web.StreamResponse) -> None:
+    """Record a REST request just before its response's headers go out.
+
+    Recording here rather than after the handler returns means a client that
+    has read a response always finds its request in the record, streamed and
+    deliberately broken bodies included.
+    """
+    raw = request.pop(_RAW_BODY, None)
+    if raw is None:
+        return  # the voice path, or already recorded
     try:
         body = parse_json(raw) if raw.strip() else None
     except ValueError:
@@ -145,10 +164,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         for name, value in request.headers.items()
         if name.lower() not in _CREDENTIAL_HEADERS
     }
-    ctx.requests.append(
+    context(request).requests.append(
         RecordedRequest(
             request.method, request.path, dict(request.query), body, headers, response.status
         )
     )
-    logger.debug("%s %s -> %d", request.method, request.path, response.status)
-    return response
