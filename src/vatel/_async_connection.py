@@ -148,7 +148,14 @@ class AsyncConnection(SessionBase):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the session and wait (up to ``close_timeout``) for the server."""
         self._lift_read_limit()
-        await self._ws.close(code, reason)
+        try:
+            await self._ws.close(code, reason)
+        finally:
+            # On Python 3.10 a TLS transport whose peer closed first is never marked
+            # closed and warns when collected; closing it again is harmless.
+            transport = getattr(self._ws, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -204,7 +204,9 @@ def test_audio_devices_need_the_audio_extra(cli, agent_id, speech) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
-def test_ctrl_c_exits_130_quietly(cli, agent_id, tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_quietly_and_closes_the_session(
+    cli, agent_id, server: MockServer, tmp_path: Path
+) -> None:
     long_input = tmp_path / "long.wav"
     write_stereo_wav(long_input, 20.0)
     process = subprocess.Popen(
@@ -224,9 +226,14 @@ def test_ctrl_c_exits_130_quietly(cli, agent_id, tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate()
     assert process.returncode == 130
     assert "Traceback" not in stderr
     assert "Aborted" not in stderr
+    assert "Fatal error" not in stderr
+    session = server.sessions[-1]
+    assert session.wait_closed(5)
+    assert session.close_code == 1000, "the session was closed, not dropped"
 
 
 # -- the session runner, in-process ------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from .._exceptions import APIError
 from .._tools import ToolRouter
 from ._app import Settings, json_option, pass_settings
 from ._output import add_row, stdout_console
+from ._running import run
 from ._session import (
     DEFAULT_LINGER,
     SessionReport,
@@ -197,7 +197,7 @@ def demo(settings: Settings, output: Path, fast: bool) -> None:
             )
             status("Gave it a client tool, get_weather(city), that this program answers.")
             status(f"Talking to it with {USER_SPEECH_SECONDS:g} s of generated speech...")
-            report = asyncio.run(_run_session(server, agent.id, output, transcript, fast))
+            report = run(_run_session(server, agent.id, output, transcript, fast))
             received: list[str] = []
             call: dict[str, Any] | None = None
             for session in server.sessions:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import importlib.util
 import logging
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import click
 
 from .._tools import ToolRouter
 from ._app import Settings, json_option, pass_settings
+from ._running import on_next_ctrl_c, run
 from ._session import (
     DEFAULT_LINGER,
     SessionReport,
@@ -142,16 +141,12 @@ def _closing(device: Microphone | Speaker | None) -> Iterator[None]:
 
 def _stop_listening_on_ctrl_c(mic: Microphone, transcript: Transcript) -> None:
     """First Ctrl-C stops the microphone and lets the agent finish; the next one quits."""
-    loop = asyncio.get_running_loop()
 
     def stop() -> None:
-        loop.remove_signal_handler(signal.SIGINT)
         mic.close()
         transcript.show("note", "stopped listening (Ctrl-C again to quit now).")
 
-    # Not available on every platform (e.g. Windows): Ctrl-C then just quits.
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, stop)
+    on_next_ctrl_c(stop)
 
 
 # -- the command -------------------------------------------------------------------------
@@ -250,7 +245,7 @@ def talk(
     with _closing(microphone):
         playback = open_speaker() if speaker else None
         with _closing(playback):
-            report = asyncio.run(
+            report = run(
                 _talk(
                     settings,
                     agent_id,
