@@ -250,7 +250,10 @@ def parse_response(request: APIRequest[T], response: httpx.Response) -> T:
         return cast(T, None)
     content = response.content
     try:
-        return cast(T, _adapter(request.cast).validate_json(content))
+        # Wire names only: an unknown field that happens to be spelt like one of
+        # our Python names (``tool_name`` beside ``toolName``) stays an extra.
+        adapter = _adapter(request.cast)
+        return cast(T, adapter.validate_json(content, by_alias=True, by_name=False))
     except pydantic.ValidationError as exc:
         # The body may be a session-token response: its credentials stay out.
         text = redact_text(content[:2000].decode("utf-8", "replace"))

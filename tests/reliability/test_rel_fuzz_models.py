@@ -134,6 +134,21 @@ def test_a_body_nested_past_the_parser_limit_is_a_validation_error() -> None:
         )
 
 
+def test_a_new_field_spelt_like_a_python_name_stays_an_extra() -> None:
+    # Found by fuzzing: ``tool_name`` is our name for the wire's ``toolName``; a server
+    # field of that spelling is not ours to validate, and must not fail the response.
+    body = {"entries": [{"toolCall": {"tool_name": []}}, {"toolCall": {"toolName": "get_weather"}}]}
+    parsed = parse_response(
+        APIRequest("GET", "/v1/calls/c/transcript", cast=_models.Transcript),
+        httpx.Response(200, content=json.dumps(body).encode()),
+    )
+    first, second = (entry.tool_call for entry in parsed.entries)
+    assert first is not None and first.tool_name is None
+    assert first.model_extra == {"tool_name": []}
+    assert second is not None and second.tool_name == "get_weather"
+    assert _models.TranscriptToolCall(tool_name="x").tool_name == "x", "Python names still build"
+
+
 # -- the tool router --------------------------------------------------------------------------
 
 argument_dicts = st.fixed_dictionaries(
