@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,16 +69,36 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def _count(run: dict[str, Any]) -> int:
+    return int(run.get("messages", run.get("requests", 1)))
+
+
+def per_second(run: dict[str, Any]) -> float:
+    """Messages (or requests) per wall-clock second of one run."""
+    return _count(run) / float(run["wall"])
+
+
+def cpu_per_item(run: dict[str, Any]) -> float:
+    """Client CPU seconds per message (or request) of one run."""
+    return float(run["cpu"]) / _count(run)
+
+
+def median_rate(runs: Sequence[dict[str, Any]]) -> float:
+    """The median of :func:`per_second` over ``runs``."""
+    return median([per_second(r) for r in runs])
+
+
+def median_cpu(runs: Sequence[dict[str, Any]], scale: float) -> float:
+    """The median of :func:`cpu_per_item` over ``runs``, times ``scale`` (1e6: µs)."""
+    return median([cpu_per_item(r) * scale for r in runs])
+
+
 def paired_ratios(
     baseline: Sequence[dict[str, Any]], sdk: Sequence[dict[str, Any]], key: str
 ) -> list[float]:
-    """Per-repeat SDK/baseline ratios of ``key`` (``rate``: messages / wall;
-    ``cpu``: CPU per message)."""
-
-    def value(run: dict[str, Any]) -> float:
-        count = run.get("messages", run.get("requests", 1))
-        return count / run["wall"] if key == "rate" else run["cpu"] / count
-
+    """Per-repeat SDK/baseline ratios of ``key`` (``rate``: :func:`per_second`;
+    ``cpu``: :func:`cpu_per_item`)."""
+    value = per_second if key == "rate" else cpu_per_item
     return [value(s) / value(b) for b, s in zip(baseline, sdk, strict=True)]
 
 
@@ -86,6 +106,18 @@ def interleaved(variants: Sequence[str], rep: int) -> list[str]:
     """The variants in the order of repeat ``rep``: forwards, then backwards, so
     that no variant always runs right after the same neighbour."""
     return list(variants) if rep % 2 == 0 else list(reversed(variants))
+
+
+def repeat_interleaved(
+    variants: Sequence[str], repeats: int, measure: Callable[[str, int], dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``measure(variant, rep)`` for every variant ``repeats`` times, interleaved
+    (ABC CBA ABC …); each variant's results in the order they ran."""
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for rep in range(repeats):
+        for variant in interleaved(variants, rep):
+            results[variant].append(measure(variant, rep))
+    return results
 
 
 def run_worker(module: str, function: str, spec: dict[str, Any], timeout: float = 600) -> Any:

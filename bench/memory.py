@@ -17,7 +17,7 @@ import gc
 import tracemalloc
 from typing import Any
 
-from ._common import Row, interleaved, log, median, rss_bytes, run_worker
+from ._common import Row, log, median, repeat_interleaved, rss_bytes, run_worker
 from ._server import ServerProcess
 
 VARIANTS = ("async-bare", "async-sdk", "sync-bare", "sync-sdk")
@@ -98,17 +98,18 @@ def client(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run(server: ServerProcess, *, sessions: int = 200, repeats: int = 3) -> list[Row]:
     log(f"memory per idle session: {sessions} sessions, {repeats} interleaved repeats")
-    res: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
-    for rep in range(repeats):
-        for variant in interleaved(VARIANTS, rep):
-            spec = {"variant": variant, "url": server.url("/idle"), "sessions": sessions}
-            result = run_worker("memory", "client", spec)
-            res[variant].append(result)
-            log(
-                f"  memory {variant:<10} rep {rep + 1}: "
-                f"{result['rss_per_session'] / 1024:6.1f} KiB RSS, "
-                f"{result['heap_per_session'] / 1024:6.1f} KiB Python heap per session"
-            )
+
+    def one(variant: str, rep: int) -> dict[str, Any]:
+        spec = {"variant": variant, "url": server.url("/idle"), "sessions": sessions}
+        result: dict[str, Any] = run_worker("memory", "client", spec)
+        log(
+            f"  memory {variant:<10} rep {rep + 1}: "
+            f"{result['rss_per_session'] / 1024:6.1f} KiB RSS, "
+            f"{result['heap_per_session'] / 1024:6.1f} KiB Python heap per session"
+        )
+        return result
+
+    res = repeat_interleaved(VARIANTS, repeats, one)
     rows = []
     for mode in ("async", "sync"):
         bare, sdk = res[f"{mode}-bare"], res[f"{mode}-sdk"]

@@ -13,7 +13,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ._common import Row, Stopwatch, interleaved, log, median, paired_ratios, run_worker
+from ._common import (
+    Row,
+    Stopwatch,
+    cpu_per_item,
+    log,
+    median_cpu,
+    median_rate,
+    paired_ratios,
+    per_second,
+    repeat_interleaved,
+    run_worker,
+)
 from ._server import ServerProcess
 
 VARIANTS = (
@@ -155,32 +166,24 @@ def measure(
     server: ServerProcess, frames: int, repeats: int, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, list[dict[str, Any]]]:
     """Every variant ``repeats`` times, interleaved (ABC CBA ABC …)."""
-    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
-    for rep in range(repeats):
-        for variant in interleaved(variants, rep):
-            url = server.url(f"/push?n={frames}")
-            cpu0 = server.cpu_seconds()
-            result = run_worker("receive", "client", {"variant": variant, "url": url})
-            result["server_cpu"] = server.cpu_seconds() - cpu0
-            if result["messages"] != frames:
-                raise RuntimeError(f"{variant}: received {result['messages']} of {frames}")
-            results[variant].append(result)
-            log(
-                f"  receive {variant:<18} rep {rep + 1}: "
-                f"{result['messages'] / result['wall']:>9,.0f} msg/s, "
-                f"{result['cpu'] / result['messages'] * 1e6:5.1f} us CPU/msg, "
-                f"client {result['cpu'] / result['wall']:4.0%} server "
-                f"{result['server_cpu'] / result['wall']:4.0%} CPU"
-            )
-    return results
 
+    def one(variant: str, rep: int) -> dict[str, Any]:
+        url = server.url(f"/push?n={frames}")
+        cpu0 = server.cpu_seconds()
+        result: dict[str, Any] = run_worker("receive", "client", {"variant": variant, "url": url})
+        result["server_cpu"] = server.cpu_seconds() - cpu0
+        if result["messages"] != frames:
+            raise RuntimeError(f"{variant}: received {result['messages']} of {frames}")
+        log(
+            f"  receive {variant:<18} rep {rep + 1}: "
+            f"{per_second(result):>9,.0f} msg/s, "
+            f"{cpu_per_item(result) * 1e6:5.1f} us CPU/msg, "
+            f"client {result['cpu'] / result['wall']:4.0%} server "
+            f"{result['server_cpu'] / result['wall']:4.0%} CPU"
+        )
+        return result
 
-def rate(results: list[dict[str, Any]]) -> float:
-    return median([r["messages"] / r["wall"] for r in results])
-
-
-def cpu_per_message(results: list[dict[str, Any]]) -> float:
-    return median([r["cpu"] / r["messages"] * 1e6 for r in results])
+    return repeat_interleaved(variants, repeats, one)
 
 
 def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> list[Row]:
@@ -195,8 +198,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
                 Row(
                     f"receive {label}{what}",
                     "msg/s",
-                    rate(bare),
-                    rate(sdk),
+                    median_rate(bare),
+                    median_rate(sdk),
                     target=1.0,
                     details={"baseline_runs": bare, "sdk_runs": sdk},
                     paired=paired_ratios(bare, sdk, "rate"),
@@ -206,8 +209,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
                 Row(
                     f"  client CPU {label}{what}",
                     "us/msg",
-                    cpu_per_message(bare),
-                    cpu_per_message(sdk),
+                    median_cpu(bare, 1e6),
+                    median_cpu(sdk, 1e6),
                     lower_is_better=True,
                     paired=paired_ratios(bare, sdk, "cpu"),
                 )
@@ -217,8 +220,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
             Row(
                 f"  receive {label}, reads .pcm, SDK without orjson/pybase64",
                 "msg/s",
-                rate(bare),
-                rate(stdlib),
+                median_rate(bare),
+                median_rate(stdlib),
                 note="information: the SDK installed without its speedups extra",
                 paired=paired_ratios(bare, stdlib, "rate"),
             )
@@ -228,8 +231,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
             Row(
                 f"  receive {label}, baseline with websockets defaults (deflate)",
                 "msg/s",
-                rate(deflate),
-                rate(res[f"{mode}-sdk-pcm"]),
+                median_rate(deflate),
+                median_rate(res[f"{mode}-sdk-pcm"]),
                 note="baseline: compression negotiated, server compresses",
                 paired=paired_ratios(deflate, res[f"{mode}-sdk-pcm"], "rate"),
             )

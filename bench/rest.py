@@ -11,7 +11,17 @@ import asyncio
 import time
 from typing import Any
 
-from ._common import Row, interleaved, log, median, paired_ratios, run_worker
+from ._common import (
+    Row,
+    cpu_per_item,
+    log,
+    median_cpu,
+    median_rate,
+    paired_ratios,
+    per_second,
+    repeat_interleaved,
+    run_worker,
+)
 from ._mock import MockProcess
 
 VARIANTS = ("sync-bare", "sync-sdk", "async-bare", "async-sdk")
@@ -89,21 +99,22 @@ def client(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run(*, requests: int = 2000, repeats: int = 5) -> list[Row]:
     log(f"REST: {requests} requests per run, {repeats} interleaved repeats")
-    res: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     with MockProcess() as mock:
-        for rep in range(repeats):
-            for variant in interleaved(VARIANTS, rep):
-                cpu0 = mock.cpu_seconds()
-                spec = {"variant": variant, "info": mock.info, "requests": requests}
-                result = run_worker("rest", "client", spec)
-                result["server_cpu"] = mock.cpu_seconds() - cpu0
-                res[variant].append(result)
-                log(
-                    f"  rest {variant:<10} rep {rep + 1}: "
-                    f"{result['requests'] / result['wall']:7,.0f} req/s, "
-                    f"{result['cpu'] / result['requests'] * 1e3:5.3f} ms client CPU/req, "
-                    f"server {result['server_cpu'] / result['wall']:4.0%} CPU"
-                )
+
+        def one(variant: str, rep: int) -> dict[str, Any]:
+            cpu0 = mock.cpu_seconds()
+            spec = {"variant": variant, "info": mock.info, "requests": requests}
+            result: dict[str, Any] = run_worker("rest", "client", spec)
+            result["server_cpu"] = mock.cpu_seconds() - cpu0
+            log(
+                f"  rest {variant:<10} rep {rep + 1}: "
+                f"{per_second(result):7,.0f} req/s, "
+                f"{cpu_per_item(result) * 1e3:5.3f} ms client CPU/req, "
+                f"server {result['server_cpu'] / result['wall']:4.0%} CPU"
+            )
+            return result
+
+        res = repeat_interleaved(VARIANTS, repeats, one)
     rows = []
     for mode in ("sync", "async"):
         bare, sdk = res[f"{mode}-bare"], res[f"{mode}-sdk"]
@@ -111,8 +122,8 @@ def run(*, requests: int = 2000, repeats: int = 5) -> list[Row]:
             Row(
                 f"REST agents.get, {mode}",
                 "req/s",
-                median([r["requests"] / r["wall"] for r in bare]),
-                median([r["requests"] / r["wall"] for r in sdk]),
+                median_rate(bare),
+                median_rate(sdk),
                 details={"baseline_runs": bare, "sdk_runs": sdk},
                 paired=paired_ratios(bare, sdk, "rate"),
             )
@@ -121,8 +132,8 @@ def run(*, requests: int = 2000, repeats: int = 5) -> list[Row]:
             Row(
                 f"  client CPU REST {mode}",
                 "ms/req",
-                median([r["cpu"] / r["requests"] * 1e3 for r in bare]),
-                median([r["cpu"] / r["requests"] * 1e3 for r in sdk]),
+                median_cpu(bare, 1e3),
+                median_cpu(sdk, 1e3),
                 lower_is_better=True,
                 paired=paired_ratios(bare, sdk, "cpu"),
             )

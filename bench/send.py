@@ -18,10 +18,13 @@ from ._common import (
     PCM_FRAMES,
     Row,
     Stopwatch,
-    interleaved,
+    cpu_per_item,
     log,
-    median,
+    median_cpu,
+    median_rate,
     paired_ratios,
+    per_second,
+    repeat_interleaved,
     run_worker,
 )
 from ._server import ServerProcess
@@ -128,36 +131,28 @@ def client(spec: dict[str, Any]) -> dict[str, Any]:
 # -- parent side ------------------------------------------------------------------------
 
 
-def rate(results: list[dict[str, Any]]) -> float:
-    return median([r["messages"] / r["wall"] for r in results])
-
-
-def cpu_per_message(results: list[dict[str, Any]]) -> float:
-    return median([r["cpu"] / r["messages"] * 1e6 for r in results])
-
-
 def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> list[Row]:
     log(f"send throughput: {frames} frames per run, {repeats} interleaved repeats")
-    res: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
-    for rep in range(repeats):
-        for variant in interleaved(VARIANTS, rep):
-            url = server.url(f"/sink?n={frames}")
-            cpu0 = server.cpu_seconds()
-            result = run_worker(
-                "send", "client", {"variant": variant, "url": url, "frames": frames}
-            )
-            result["server_cpu"] = server.cpu_seconds() - cpu0
-            if result["messages"] != frames:
-                raise RuntimeError(f"{variant}: server got {result['messages']} of {frames}")
-            res[variant].append(result)
-            log(
-                f"  send {variant:<18} rep {rep + 1}: "
-                f"{result['messages'] / result['wall']:>9,.0f} msg/s, "
-                f"{result['cpu'] / result['messages'] * 1e6:5.1f} us CPU/msg, "
-                f"client {result['cpu'] / result['wall']:4.0%} server "
-                f"{result['server_cpu'] / result['wall']:4.0%} CPU, "
-                f"{result['bytes'] / result['messages']:.0f} B/msg"
-            )
+
+    def one(variant: str, rep: int) -> dict[str, Any]:
+        url = server.url(f"/sink?n={frames}")
+        cpu0 = server.cpu_seconds()
+        spec = {"variant": variant, "url": url, "frames": frames}
+        result: dict[str, Any] = run_worker("send", "client", spec)
+        result["server_cpu"] = server.cpu_seconds() - cpu0
+        if result["messages"] != frames:
+            raise RuntimeError(f"{variant}: server got {result['messages']} of {frames}")
+        log(
+            f"  send {variant:<18} rep {rep + 1}: "
+            f"{per_second(result):>9,.0f} msg/s, "
+            f"{cpu_per_item(result) * 1e6:5.1f} us CPU/msg, "
+            f"client {result['cpu'] / result['wall']:4.0%} server "
+            f"{result['server_cpu'] / result['wall']:4.0%} CPU, "
+            f"{result['bytes'] / result['messages']:.0f} B/msg"
+        )
+        return result
+
+    res = repeat_interleaved(VARIANTS, repeats, one)
     rows: list[Row] = []
     for mode in ("async", "sync"):
         bare, sdk = res[f"{mode}-bare"], res[f"{mode}-sdk"]
@@ -165,8 +160,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
             Row(
                 f"send {mode}",
                 "msg/s",
-                rate(bare),
-                rate(sdk),
+                median_rate(bare),
+                median_rate(sdk),
                 target=0.9,
                 paired=paired_ratios(bare, sdk, "rate"),
                 details={
@@ -183,8 +178,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
             Row(
                 f"  client CPU send {mode}",
                 "us/msg",
-                cpu_per_message(bare),
-                cpu_per_message(sdk),
+                median_cpu(bare, 1e6),
+                median_cpu(sdk, 1e6),
                 lower_is_better=True,
                 paired=paired_ratios(bare, sdk, "cpu"),
             )
@@ -193,8 +188,8 @@ def run(server: ServerProcess, *, frames: int = 100_000, repeats: int = 5) -> li
             Row(
                 f"  send {mode}, baseline with websockets defaults (deflate)",
                 "msg/s",
-                rate(res[f"{mode}-bare-deflate"]),
-                rate(sdk),
+                median_rate(res[f"{mode}-bare-deflate"]),
+                median_rate(sdk),
                 note="baseline: compression negotiated, client compresses",
                 paired=paired_ratios(res[f"{mode}-bare-deflate"], sdk, "rate"),
             )
