@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -59,10 +61,10 @@ def start_cli(
     )
 
 
-def finish(process: subprocess.Popen[str]) -> Result:
+def finish(process: subprocess.Popen[str], timeout: float = CLI_TIMEOUT) -> Result:
     """Wait for a started command and collect its output."""
     try:
-        stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
+        stdout, stderr = process.communicate(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
@@ -82,6 +84,23 @@ class Cli:
 
     def __call__(self, *args: str, cwd: Path | None = None, **env: str) -> Result:
         return finish(start_cli(args, env=self.env(**env), cwd=cwd))
+
+    @contextlib.contextmanager
+    def running(self, *args: str) -> Iterator[subprocess.Popen[str]]:
+        """``vatel ARGS`` started in the background; killed and reaped at the end."""
+        process = start_cli(args, env=self.env(), cwd=None)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+
+    @staticmethod
+    def ctrl_c(process: subprocess.Popen[str], timeout: float) -> Result:
+        """Press Ctrl-C in a :meth:`running` command; its result once it has exited."""
+        process.send_signal(signal.SIGINT)
+        return finish(process, timeout)
 
     def many(self, *commands: Sequence[str], cwd: Path | None = None) -> list[Result]:
         """Run independent commands side by side; their results in the same order."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 
 import pytest
@@ -14,14 +12,7 @@ import vatel
 @pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
 def test_mock_serves_until_ctrl_c(bare_cli) -> None:
     key = "vk_cli_mock_test"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vatel", "mock", "--port", "0", "--pace", "0", "--api-key", key],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=bare_cli.env(),
-    )
-    try:
+    with bare_cli.running("mock", "--port", "0", "--pace", "0", "--api-key", key) as process:
         assert process.stdout is not None
         base_url = None
         for line in process.stdout:
@@ -33,11 +24,6 @@ def test_mock_serves_until_ctrl_c(bare_cli) -> None:
         with vatel.Client(key, base_url=base_url) as client:
             assert client.llms.list()
             assert len(client.agents.list()) == 2
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
-    assert "Traceback" not in stderr
+        result = bare_cli.ctrl_c(process, timeout=30)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import signal
-import subprocess
 import sys
 import textwrap
 import wave
@@ -209,28 +207,16 @@ def test_ctrl_c_exits_130_quietly_and_closes_the_session(
 ) -> None:
     long_input = tmp_path / "long.wav"
     write_stereo_wav(long_input, 20.0)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vatel", "talk", agent_id, "--input", str(long_input)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli.env(),
-    )
-    try:
+    with cli.running("talk", agent_id, "--input", str(long_input)) as process:
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("Session started"):
                 break
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 130
-    assert "Traceback" not in stderr
-    assert "Aborted" not in stderr
-    assert "Fatal error" not in stderr
+        result = cli.ctrl_c(process, timeout=30)
+    assert result.returncode == 130
+    assert "Traceback" not in result.stderr
+    assert "Aborted" not in result.stderr
+    assert "Fatal error" not in result.stderr
     session = server.sessions[-1]
     assert session.wait_closed(5)
     assert session.close_code == 1000, "the session was closed, not dropped"

@@ -129,6 +129,11 @@ def add_row(table: Table, *values: Any) -> None:
     table.add_row(*(Text(format_value(v)) for v in values))
 
 
+def counted(count: int, noun: str) -> str:
+    """``"1 agent"``, ``"3 agents"``: a table caption."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def detail_table(data: Mapping[str, Any], *, title: str | None = None) -> Table:
     """A two-column table of a record's fields (nested records flattened to one cell)."""
     from rich.table import Table

@@ -12,6 +12,7 @@ import click
 from ._app import Settings, json_option, pass_settings
 from ._output import (
     add_row,
+    counted,
     detail_table,
     dump,
     emit_json,
@@ -101,7 +102,7 @@ def agents_list(settings: Settings) -> None:
             agent.get("status"),
             when(agent.get("created_at")),
         )
-    table.caption = f"{len(items)} agent{'' if len(items) == 1 else 's'}"
+    table.caption = counted(len(items), "agent")
     print_renderable(table)
 
 
@@ -288,7 +289,7 @@ def calls_list(
         for call in walk:
             _call_row(table, call, agent_names)
             count += 1
-    table.caption = f"{count} call{'' if count == 1 else 's'}"
+    table.caption = counted(count, "call")
     print_renderable(table)
 
 
@@ -418,7 +419,7 @@ def voices(settings: Settings) -> None:
             voice.get("featured"),
             voice.get("description"),
         )
-    table.caption = f"{len(items)} voice{'' if len(items) == 1 else 's'}"
+    table.caption = counted(len(items), "voice")
     print_renderable(table)
 
 
@@ -435,7 +436,7 @@ def llms(settings: Settings) -> None:
     table = new_table("LLM")
     for name in items:
         add_row(table, name)
-    table.caption = f"{len(items)} model{'' if len(items) == 1 else 's'}"
+    table.caption = counted(len(items), "model")
     print_renderable(table)
 
 
