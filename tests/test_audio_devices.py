@@ -21,11 +21,6 @@ from vatel.audio._buffers import CaptureQueue, PlaybackQueue
 INSTALL = "pip install 'vatel[audio]'"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeStream:
     """Stands in for sounddevice's raw streams; tests drive its callback by hand."""
 

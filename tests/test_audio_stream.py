@@ -22,12 +22,6 @@ from vatel.audio import (
     tone,
 )
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --- chunks --------------------------------------------------------------------------
 
 

@@ -18,11 +18,6 @@ from vatel.testing import MockServer
 CLI_TIMEOUT = 60.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Result:
     """A finished ``vatel`` process."""

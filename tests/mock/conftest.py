@@ -11,22 +11,10 @@ from mock_support import Contract, load_contract, make_client
 from vatel.testing import MockServer
 
 
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture
 def contract() -> Contract:
     """The API contract; skips the test when it is not available."""
     return load_contract()
-
-
-@pytest.fixture
-def server() -> Iterator[MockServer]:
-    """A fresh, seeded server in fast mode."""
-    with MockServer(pace=0) as mock:
-        yield mock
 
 
 @pytest.fixture
