@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Generator
 from types import TracebackType
@@ -12,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 
 from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
-from ._events import Event, SessionEnded, ToolCall
-from ._exceptions import ConnectionClosedError, ProtocolError
+from ._events import Event, SessionEnded
+from ._exceptions import ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
 from ._version import __version__
@@ -118,30 +117,9 @@ class AsyncConnection(SessionBase):
         finish. Returns when the session ends; tool tasks still running then are
         cancelled, as their answers can no longer be delivered.
         """
-        running: set[asyncio.Task[None]] = set()
-        try:
-            async for event in self:
-                if on_event is not None:
-                    result = on_event(event)
-                    if inspect.isawaitable(result):
-                        await result
-                if tools is not None and type(event) is ToolCall:
-                    task = asyncio.create_task(self._answer_tool_call(tools, event))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-        finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+        from ._session_run import run_async
 
-    async def _answer_tool_call(self, tools: ToolRouter, call: ToolCall) -> None:
-        output = await tools.acall(call)
-        try:
-            await self.send_tool_call_output(call.tool_call_id, output)
-        except ConnectionClosedError:
-            log.info("Tool %r finished after the session closed.", call.tool_name)
-        except Exception:
-            log.exception("Could not send the output of tool %r.", call.tool_name)
+        await run_async(self, tools, on_event)
 
     # -- closing ---------------------------------------------------------------------
 

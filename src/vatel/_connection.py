@@ -12,15 +12,14 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
 from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
-from ._events import Event, SessionEnded, ToolCall
-from ._exceptions import ConnectionClosedError, ProtocolError
+from ._events import Event, SessionEnded
+from ._exceptions import ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
 from ._version import __version__
@@ -138,27 +137,9 @@ class Connection(SessionBase):
         they finish. Returns when the session ends; tools still running then are
         abandoned, as their answers can no longer be delivered.
         """
-        pool: ThreadPoolExecutor | None = None
-        try:
-            for event in self:
-                if on_event is not None:
-                    on_event(event)
-                if tools is not None and type(event) is ToolCall:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(max_tool_threads, "vatel-tool")
-                    pool.submit(self._answer_tool_call, tools, event)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+        from ._session_run import run_sync
 
-    def _answer_tool_call(self, tools: ToolRouter, call: ToolCall) -> None:
-        output = tools.call(call)
-        try:
-            self.send_tool_call_output(call.tool_call_id, output)
-        except ConnectionClosedError:
-            log.info("Tool %r finished after the session closed.", call.tool_name)
-        except Exception:
-            log.exception("Could not send the output of tool %r.", call.tool_name)
+        run_sync(self, tools, on_event, max_tool_threads=max_tool_threads)
 
     # -- closing ---------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from ._events import (
     UnknownEvent,
 )
 from ._exceptions import AudioFormatError, ProtocolError
+from ._serialize import tool_output_text
 
 __all__ = ["SessionProtocol", "SessionState", "decode_event"]
 
@@ -286,13 +287,7 @@ def encode_tool_call_output(tool_call_id: str, output: Any) -> str:
     """The ``tool_call_output`` frame: a str output as is, anything else as JSON."""
     if not isinstance(tool_call_id, str) or not tool_call_id:
         raise ValueError(f"tool_call_id must be a non-empty string, got {tool_call_id!r}")
-    if not isinstance(output, str):
-        try:
-            output = json.dumps(output)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Tool output is not JSON-serialisable: {exc}") from None
-        except RecursionError:
-            raise ValueError("Tool output is nested too deeply to send as JSON.") from None
+    output = tool_output_text(output)
     # ASCII escapes keep the frame valid UTF-8 even for a lone surrogate in a str.
     return json.dumps(
         {"type": "tool_call_output", "data": {"toolCallId": tool_call_id, "output": output}}
