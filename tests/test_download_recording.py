@@ -75,6 +75,35 @@ async def test_overwritten_file_keeps_its_mode(api: Api, tmp_path: Path, umask: 
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
+async def test_a_symbolic_link_stays_one(api: Api, tmp_path: Path) -> None:
+    call_id = await call_with_recording(api)
+    real = tmp_path / "real.wav"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.wav"
+    link.symlink_to(real)
+    written = await api(lambda c: c.calls.download_recording(call_id, link))
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert real.stat().st_size == written > 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.wav", "real.wav"]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+async def test_a_fifo_is_written_in_place_not_replaced(api: Api, tmp_path: Path) -> None:
+    call_id = await call_with_recording(api)
+    expected = await api(lambda c: c.calls.recording_bytes(call_id))
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    # Opening a FIFO waits for its reader, which is already there.
+    written = await api(lambda c: c.calls.download_recording(call_id, fifo))
+    reader.join(timeout=10)
+    assert received == [expected] and written == len(expected)
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO is still a FIFO"
+
+
 # -- in memory -----------------------------------------------------------------------
 
 

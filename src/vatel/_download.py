@@ -100,13 +100,22 @@ def _create_temp(target: Path) -> tuple[BinaryIO, Path]:
 
 
 def _existing_mode(target: Path) -> int | None:
-    """The permission bits of a regular file already at ``target``: ``open()``
-    would have kept them."""
+    """The permission bits of a file already at ``target``: ``open()`` would have
+    kept them."""
     try:
-        info = target.stat()
+        return stat.S_IMODE(target.stat().st_mode)
     except OSError:
         return None
-    return stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else None
+
+
+def _is_special(target: Path) -> bool:
+    """Whether ``target`` is a device, a FIFO or a socket: written in place, as
+    ``open()`` would, never replaced by a regular file (think ``/dev/null``)."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 class DownloadSink:
@@ -114,9 +123,11 @@ class DownloadSink:
 
     A path is written to a temporary file beside it and renamed into place only
     when the whole body has arrived, so a failed download never leaves a
-    truncated file behind; the file gets the mode ``open()`` would give it. A
-    file object is written as is and left open. A :class:`MemoryDestination`
-    refuses a body over its limit before reading it, when the size is announced.
+    truncated file behind; the file gets the mode ``open()`` would give it, and
+    a symbolic link stays one (the file it points to is replaced). A device or a
+    FIFO is written in place. A file object is written as is and left open. A
+    :class:`MemoryDestination` refuses a body over its limit before reading it,
+    when the size is announced.
     """
 
     def __init__(
@@ -129,11 +140,18 @@ class DownloadSink:
         self.written = 0
         self._on_progress = on_progress
         self._target: Path | None = None
+        self._opened = False
+        self._file: BinaryIO
         if isinstance(destination, MemoryDestination):
             destination.expect(total)
         if isinstance(destination, (str, os.PathLike)):
-            self._target = Path(destination)
-            self._file, self._temp = _create_temp(self._target)
+            path = Path(os.path.realpath(destination))
+            if _is_special(path):
+                self._file = path.open("wb")
+                self._opened = True
+            else:
+                self._target = path
+                self._file, self._temp = _create_temp(path)
         else:
             self._file = destination
 
@@ -159,6 +177,8 @@ class DownloadSink:
             except BaseException:
                 self._temp.unlink(missing_ok=True)
                 raise
+        elif self._opened:
+            self._file.close()
         else:
             self._file.flush()
         return self.written
@@ -168,6 +188,8 @@ class DownloadSink:
         if self._target is not None:
             self._file.close()
             self._temp.unlink(missing_ok=True)
+        elif self._opened:
+            self._file.close()
 
 
 def content_length(headers: httpx.Headers) -> int | None:

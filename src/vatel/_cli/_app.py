@@ -91,10 +91,11 @@ def _drop_stdout() -> None:
         os.close(devnull)
 
 
-def exit_on_broken_pipe() -> NoReturn:
-    """End quietly because stdout's reader went away."""
+def _broken_pipe_exit() -> click.exceptions.Exit:
+    """The quiet way out once stdout's reader went away (``vatel ... | head``): it
+    has all it wanted, so this is no error to report."""
     _drop_stdout()
-    raise SystemExit(BROKEN_PIPE_EXIT)
+    return click.exceptions.Exit(BROKEN_PIPE_EXIT)
 
 
 class _Group(click.Group):
@@ -106,8 +107,7 @@ class _Group(click.Group):
         try:
             return super().parse_args(ctx, args)
         except BrokenPipeError:
-            _drop_stdout()
-            raise click.exceptions.Exit(BROKEN_PIPE_EXIT) from None
+            raise _broken_pipe_exit() from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -115,9 +115,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
         except BrokenPipeError:
-            # Not an error: the reader has all it wanted (``vatel ... | head``).
-            _drop_stdout()
-            raise click.exceptions.Exit(BROKEN_PIPE_EXIT) from None
+            raise _broken_pipe_exit() from None
         except APIError as exc:
             settings = ctx.find_object(Settings) or Settings()
             click.echo(error_line(exc, settings.resolved_base_url), err=True)
@@ -222,5 +220,5 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BrokenPipeError:
-        exit_on_broken_pipe()
+        raise SystemExit(_broken_pipe_exit().exit_code) from None
     raise SystemExit(0)  # main() exits by itself; this is for type checkers.
