@@ -125,20 +125,34 @@ class TestAgents:
             await api(lambda c: c.agents.get("../organization"))
         assert server.requests[-1].path.startswith("/v1/agents/")
 
-    async def test_versions_and_publish(self, api: Api) -> None:
+    async def test_versions_and_publish(self, api: Api, server: MockServer) -> None:
+        # The seeded "Front Desk" agent has its published v1 and an unpublished draft.
+        agent_id = server.agent_ids[0]
+        versions = await api(lambda c: c.agents.versions.list(agent_id))
+        assert all(isinstance(v, GraphVersion) for v in versions)
+        by_tag = {v.tag: v for v in versions}
+        assert sorted(by_tag) == ["v1", "v2-draft"]
+        published, draft = by_tag["v1"], by_tag["v2-draft"]
+        assert published.published_at is not None and draft.published_at is None
+        detail = await api(lambda c: c.agents.versions.get(agent_id, draft.id))
+        assert isinstance(detail, GraphVersionDetail) and detail.version.id == draft.id
+        assert detail.nodes, "the seeded draft has its conversation flow"
+
+        with pytest.raises(vatel.ConflictError) as info:
+            await api(lambda c: c.agents.versions.publish(agent_id, published.id))
+        assert info.value.status_code == 409
+        now_published = await api(lambda c: c.agents.versions.publish(agent_id, draft.id))
+        assert now_published.id == draft.id and now_published.published_at is not None
+        with pytest.raises(vatel.ConflictError):
+            await api(lambda c: c.agents.versions.publish(agent_id, draft.id))
+
+    async def test_a_new_agent_has_one_published_version(self, api: Api) -> None:
         agent = await api(lambda c: c.agents.create(name="Versioned"))
         versions = await api(lambda c: c.agents.versions.list(agent.id))
-        assert versions and all(isinstance(v, GraphVersion) for v in versions)
-        version = versions[0]
-        detail = await api(lambda c: c.agents.versions.get(agent.id, version.id))
-        assert isinstance(detail, GraphVersionDetail) and detail.version.id == version.id
-        assert isinstance(detail.nodes, list)
-        if version.published_at is None:
-            published = await api(lambda c: c.agents.versions.publish(agent.id, version.id))
-            assert published.published_at is not None
-        with pytest.raises(vatel.ConflictError) as info:
-            await api(lambda c: c.agents.versions.publish(agent.id, version.id))
-        assert info.value.status_code == 409
+        assert [v.tag for v in versions] == ["v1"]
+        assert versions[0].published_at is not None
+        with pytest.raises(vatel.ConflictError):
+            await api(lambda c: c.agents.versions.publish(agent.id, versions[0].id))
 
     async def test_dial_sends_the_contract_query_names(self, api: Api, server: MockServer) -> None:
         agent = await api(lambda c: c.agents.create(name="Caller", status="active"))
@@ -324,7 +338,7 @@ class TestSipTrunks:
         with pytest.raises(vatel.NotFoundError):
             await api(lambda c: c.sip_trunks.get(trunk.id))
 
-    async def test_assignments(self, api: Api) -> None:
+    async def test_assignments(self, api: Api, server: MockServer) -> None:
         agent = await api(lambda c: c.agents.create(name="On trunk"))
         other = await api(lambda c: c.agents.create(name="Also on trunk"))
         trunk = await api(lambda c: c.sip_trunks.create(pbx="yeastar"))
@@ -344,7 +358,12 @@ class TestSipTrunks:
                 created.id, number=None, alternate_number="9201"
             )
         )
-        assert cleared.number in (None, "") and cleared.alternate_number == "9201"
+        # None is sent as null, which clears; the contract's answer holds a string.
+        assert last_body(server, "PATCH", "/v1/sip-trunks/assignments/") == {
+            "number": None,
+            "alternate_number": "9201",
+        }
+        assert cleared.number == "" and cleared.alternate_number == "9201"
         await api(lambda c: c.sip_trunks.assignments.delete(created.id))
         with pytest.raises(vatel.NotFoundError):
             await api(lambda c: c.sip_trunks.assignments.get(created.id))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import vatel
 from vatel.testing import MockServer
 
 CLI_TIMEOUT = 60.0
@@ -35,6 +36,10 @@ def cli_env(server: MockServer | None = None, **extra: str) -> dict[str, str]:
     """The environment for a ``vatel`` subprocess: no stray settings, a wide table width."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VATEL_")}
     env.update(COLUMNS="200", NO_COLOR="1", PYTHONIOENCODING="utf-8")
+    # The vatel under test, whatever the working directory of the command.
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(vatel.__file__).resolve().parents[1]), *filter(None, [env.get("PYTHONPATH")])]
+    )
     if server is not None:
         env.update(VATEL_API_KEY=server.api_key, VATEL_BASE_URL=server.base_url)
     env.update(extra)

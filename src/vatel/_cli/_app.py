@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -20,6 +22,10 @@ __all__ = ["Settings", "cli", "get_cli", "json_option", "pass_settings", "run"]
 
 API_KEY_ENV = "VATEL_API_KEY"
 BASE_URL_ENV = "VATEL_BASE_URL"
+
+BROKEN_PIPE_EXIT = 141
+"""Exit status when the reader of stdout went away (``vatel ... | head``): 128 + SIGPIPE,
+what a shell reports for any classic tool ended by a closed pipe."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,14 +81,41 @@ def error_line(exc: APIError, base_url: str) -> str:
     return "Error: " + " ".join(text.split())
 
 
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that nothing still buffered for a closed
+    pipe is flushed at exit (Python would print "Exception ignored ... BrokenPipeError";
+    see "Note on SIGPIPE" in the documentation of the ``signal`` module)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _broken_pipe_exit() -> click.exceptions.Exit:
+    """The quiet way out once stdout's reader went away (``vatel ... | head``): it
+    has all it wanted, so this is no error to report."""
+    _drop_stdout()
+    return click.exceptions.Exit(BROKEN_PIPE_EXIT)
+
+
 class _Group(click.Group):
-    """The root group: turns SDK errors and Ctrl-C into short messages and exit codes."""
+    """The root group: turns SDK errors, Ctrl-C and a closed stdout into short
+    messages (or none) and exit codes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # --help and --version print while the arguments are parsed.
+        try:
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:
+            raise _broken_pipe_exit() from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
+        except BrokenPipeError:
+            raise _broken_pipe_exit() from None
         except APIError as exc:
             settings = ctx.find_object(Settings) or Settings()
             click.echo(error_line(exc, settings.resolved_base_url), err=True)
@@ -174,9 +207,18 @@ def get_cli() -> click.Group:
     return cli
 
 
-def run(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command line; always exits."""
     try:
-        get_cli().main(args=list(argv) if argv is not None else None, prog_name="vatel")
+        try:
+            get_cli().main(args=list(argv) if argv is not None else None, prog_name="vatel")
+        finally:
+            # Output still buffered for a pipe goes out now, where a reader that went
+            # away can be told apart, rather than in the interpreter's last flush.
+            if sys.stdout is not None and not sys.stdout.closed:
+                sys.stdout.flush()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise SystemExit(_broken_pipe_exit().exit_code) from None
+    raise SystemExit(0)  # main() exits by itself; this is for type checkers.

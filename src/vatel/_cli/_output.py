@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import sys
@@ -56,12 +58,25 @@ def emit_json_array(items: Iterable[Any]) -> int:
     return count
 
 
-def _console(stderr: bool) -> Console:
+@functools.cache
+def _console_class() -> type[Console]:
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit with status 1 itself; raising lets the command group
+            # end every command the same quiet way when stdout's reader went away.
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _Console
+
+
+def _console(stderr: bool) -> Console:
+    console_class = _console_class()
+    console = console_class(stderr=stderr, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, highlight=False, width=_PIPE_WIDTH)
+        console = console_class(stderr=stderr, highlight=False, width=_PIPE_WIDTH)
     return console
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
@@ -343,13 +344,16 @@ def calls_get(settings: Settings, call_id: str) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="WAV file to write (default: CALL_ID.wav).",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    help="WAV file to write (default: CALL_ID.wav); - writes it to standard output.",
 )
 @json_option
 @pass_settings
 def calls_recording(settings: Settings, call_id: str, output: Path | None) -> None:
     """Download a call's recording as a WAV file."""
+    if output is not None and str(output) == "-":
+        _recording_to_stdout(settings, call_id)
+        return
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -384,6 +388,19 @@ def calls_recording(settings: Settings, call_id: str, output: Path | None) -> No
         emit_json({"call_id": call_id, "path": str(destination), "bytes": size})
     else:
         click.echo(f"Saved the recording of call {call_id} to {destination} ({size:,} bytes)")
+
+
+def _recording_to_stdout(settings: Settings, call_id: str) -> None:
+    """Stream the WAV to stdout and print nothing else there."""
+    if settings.json:
+        raise click.UsageError("-o - writes the recording itself to stdout; drop --json.")
+    stdout = sys.stdout.buffer
+    if stdout.isatty():
+        raise click.UsageError(
+            "-o - would write binary audio to the terminal; pipe or redirect it."
+        )
+    with settings.client() as client:
+        client.calls.download_recording(call_id, stdout)
 
 
 # -- catalogs and tokens -------------------------------------------------------------

@@ -1,1 +1,7 @@
 """REST resources, bound to a client. Each module holds a sync class and its async twin."""
+
+# The client module first: the resources name its classes in their signatures
+# (resolved at run time by ``typing.get_type_hints``), and it may import the
+# resource modules in turn. Loading it before any of them keeps that cycle safe
+# whichever side is imported first.
+from .. import _client  # noqa: F401

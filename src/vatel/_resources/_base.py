@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+# The module, not its names: the client module may be half-initialised here
+# (it can import the resources), and the names are only read from annotations.
+from .. import _client
 from .._base_client import APIRequest
-
-if TYPE_CHECKING:
-    from .._client import AsyncClient, Client
 
 T = TypeVar("T")
 
@@ -15,7 +15,7 @@ T = TypeVar("T")
 class SyncResource:
     """A group of operations sent through a :class:`vatel.Client`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: _client.Client) -> None:
         self._client = client
 
     def _request(self, request: APIRequest[T]) -> T:
@@ -25,7 +25,7 @@ class SyncResource:
 class AsyncResource:
     """A group of operations sent through a :class:`vatel.AsyncClient`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: _client.AsyncClient) -> None:
         self._client = client
 
     async def _request(self, request: APIRequest[T]) -> T:

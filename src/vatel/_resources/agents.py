@@ -6,7 +6,7 @@ from typing_extensions import Unpack
 
 from .._base_client import APIRequest, path_segment, query_params
 from .._models import Agent, DialAgentResponse, GraphVersion, GraphVersionDetail
-from .._params import AgentCreateParams, AgentUpdateParams, DialParams
+from .._params import AgentCreateParams, AgentUpdateParams, DialParams, check_keywords
 from ._base import AsyncResource, SyncResource
 
 _DIAL_QUERY_NAMES = {
@@ -28,6 +28,7 @@ _LIST: APIRequest[list[Agent]] = APIRequest("GET", "/v1/agents", cast=list[Agent
 
 
 def _create(params: AgentCreateParams) -> APIRequest[Agent]:
+    check_keywords("agents.create", params, AgentCreateParams)
     return APIRequest("POST", "/v1/agents", cast=Agent, body=params)
 
 
@@ -36,6 +37,7 @@ def _get(agent_id: str) -> APIRequest[Agent]:
 
 
 def _update(agent_id: str, params: AgentUpdateParams) -> APIRequest[Agent]:
+    check_keywords("agents.update", params, AgentUpdateParams)
     return APIRequest("PATCH", _agent_path(agent_id), cast=Agent, body=params)
 
 
@@ -44,6 +46,7 @@ def _delete(agent_id: str) -> APIRequest[None]:
 
 
 def _dial(agent_id: str, params: DialParams) -> APIRequest[DialAgentResponse]:
+    check_keywords("agents.dial", params, DialParams)
     query = query_params(params, _DIAL_QUERY_NAMES)
     return APIRequest("POST", f"{_agent_path(agent_id)}/dial", cast=DialAgentResponse, params=query)
 

@@ -7,24 +7,37 @@ from collections.abc import AsyncIterator, Iterator
 from typing_extensions import Unpack
 
 from .._base_client import APIRequest, path_segment, query_params
-from .._download import Destination, ProgressCallback
+from .._download import Destination, MemoryDestination, ProgressCallback
 from .._models import Call, PaginatedCallsResponse
-from .._params import CallListParams
+from .._params import CallListParams, check_keywords
 from ._base import AsyncResource, SyncResource
 
 DEFAULT_PAGE_SIZE = 100
 """Walking every call asks for the largest page the API allows: fewer round trips."""
 
+DEFAULT_MAX_RECORDING_BYTES = 50 * 2**20
+"""The most :meth:`Calls.recording_bytes` holds in memory unless told otherwise."""
+
+_PAGE_KEYWORDS = ("page", "page_size")
+
 
 def _list_page(
-    page: int, page_size: int, filters: CallListParams
+    method: str, page: int, page_size: int, filters: CallListParams
 ) -> APIRequest[PaginatedCallsResponse]:
-    if page < 1:
-        raise ValueError("page starts at 1")
-    if not 1 <= page_size <= 100:
-        raise ValueError("page_size must be between 1 and 100")
+    check_keywords(method, filters, CallListParams, also=_PAGE_KEYWORDS)
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page must be an int of at least 1, got {page!r}")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+        raise ValueError(f"page_size must be an int between 1 and 100, got {page_size!r}")
     params = query_params({"page": page, "page_size": page_size, **filters})
     return APIRequest("GET", "/v1/calls", cast=PaginatedCallsResponse, params=params)
+
+
+def _next_page(page: int, result: PaginatedCallsResponse) -> int | None:
+    """The page to fetch after ``page``, or ``None`` at the end."""
+    if not result.pagination.has_next or not result.calls:
+        return None
+    return page + 1
 
 
 def _call_path(call_id: str) -> str:
@@ -43,27 +56,32 @@ class Calls(SyncResource):
     """The organization's calls."""
 
     def list(
-        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[CallListParams]
+        self,
+        *,
+        page: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[CallListParams],
     ) -> Iterator[Call]:
         """Every call matching ``filters``, in the server's order, fetched page by page as
-        the iteration goes on."""
-        _list_page(1, page_size, filters)  # Fail on bad arguments now, not on first next().
-        return self._iterate(page_size, filters)
+        the iteration goes on; from ``page`` on, when given, to the last page.
 
-    def _iterate(self, page_size: int, filters: CallListParams) -> Iterator[Call]:
-        page = 1
-        while True:
-            result = self._request(_list_page(page, page_size, filters))
+        :meth:`list_page` fetches one page alone.
+        """
+        # Fail on bad arguments now, not on the first next().
+        _list_page("calls.list", page, page_size, filters)
+        return self._iterate(page, page_size, filters)
+
+    def _iterate(self, page: int | None, page_size: int, filters: CallListParams) -> Iterator[Call]:
+        while page is not None:
+            result = self._request(_list_page("calls.list", page, page_size, filters))
             yield from result.calls
-            if not result.pagination.has_next or not result.calls:
-                return
-            page += 1
+            page = _next_page(page, result)
 
     def list_page(
         self, *, page: int = 1, page_size: int = 20, **filters: Unpack[CallListParams]
     ) -> PaginatedCallsResponse:
         """One page of calls with its ``pagination`` info."""
-        return self._request(_list_page(page, page_size, filters))
+        return self._request(_list_page("calls.list_page", page, page_size, filters))
 
     def get(self, call_id: str) -> Call:
         """One call, with its transcript when stored."""
@@ -83,33 +101,55 @@ class Calls(SyncResource):
         """
         return self._client._download(_recording(call_id), destination, on_progress)
 
+    def recording_bytes(
+        self, call_id: str, *, max_bytes: int = DEFAULT_MAX_RECORDING_BYTES
+    ) -> bytes:
+        """The call's WAV recording in memory, for small files.
+
+        Raises :class:`ResponseTooLargeError` (an :class:`vatel.APIError`) for a
+        recording over ``max_bytes``: at once when the server announces its size,
+        otherwise as soon as more than ``max_bytes`` have arrived, so no more than
+        that is ever held. :meth:`download_recording` streams any size to a file.
+        """
+        buffer = MemoryDestination(max_bytes)
+        self._client._download(_recording(call_id), buffer, None)
+        return buffer.getvalue()
+
 
 class AsyncCalls(AsyncResource):
     """The organization's calls."""
 
     def list(
-        self, *, page_size: int = DEFAULT_PAGE_SIZE, **filters: Unpack[CallListParams]
+        self,
+        *,
+        page: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[CallListParams],
     ) -> AsyncIterator[Call]:
         """Every call matching ``filters``, in the server's order, fetched page by page as
-        the iteration goes on (``async for call in client.calls.list()``)."""
-        _list_page(1, page_size, filters)  # Fail on bad arguments now, not on first anext().
-        return self._iterate(page_size, filters)
+        the iteration goes on (``async for call in client.calls.list()``); from ``page``
+        on, when given, to the last page.
 
-    async def _iterate(self, page_size: int, filters: CallListParams) -> AsyncIterator[Call]:
-        page = 1
-        while True:
-            result = await self._request(_list_page(page, page_size, filters))
+        :meth:`list_page` fetches one page alone.
+        """
+        # Fail on bad arguments now, not on the first anext().
+        _list_page("calls.list", page, page_size, filters)
+        return self._iterate(page, page_size, filters)
+
+    async def _iterate(
+        self, page: int | None, page_size: int, filters: CallListParams
+    ) -> AsyncIterator[Call]:
+        while page is not None:
+            result = await self._request(_list_page("calls.list", page, page_size, filters))
             for call in result.calls:
                 yield call
-            if not result.pagination.has_next or not result.calls:
-                return
-            page += 1
+            page = _next_page(page, result)
 
     async def list_page(
         self, *, page: int = 1, page_size: int = 20, **filters: Unpack[CallListParams]
     ) -> PaginatedCallsResponse:
         """One page of calls with its ``pagination`` info."""
-        return await self._request(_list_page(page, page_size, filters))
+        return await self._request(_list_page("calls.list_page", page, page_size, filters))
 
     async def get(self, call_id: str) -> Call:
         """One call, with its transcript when stored."""
@@ -128,3 +168,17 @@ class AsyncCalls(AsyncResource):
         A path is written only once the whole recording has arrived.
         """
         return await self._client._download(_recording(call_id), destination, on_progress)
+
+    async def recording_bytes(
+        self, call_id: str, *, max_bytes: int = DEFAULT_MAX_RECORDING_BYTES
+    ) -> bytes:
+        """The call's WAV recording in memory, for small files.
+
+        Raises :class:`ResponseTooLargeError` (an :class:`vatel.APIError`) for a
+        recording over ``max_bytes``: at once when the server announces its size,
+        otherwise as soon as more than ``max_bytes`` have arrived, so no more than
+        that is ever held. :meth:`download_recording` streams any size to a file.
+        """
+        buffer = MemoryDestination(max_bytes)
+        await self._client._download(_recording(call_id), buffer, None)
+        return buffer.getvalue()

@@ -11,6 +11,7 @@ from .._params import (
     AssignmentUpdateParams,
     SipTrunkCreateParams,
     SipTrunkUpdateParams,
+    check_keywords,
 )
 from ._base import AsyncResource, SyncResource
 
@@ -26,6 +27,7 @@ def _assignment_path(assignment_id: str) -> str:
 
 
 def _create(params: SipTrunkCreateParams) -> APIRequest[SipTrunk]:
+    check_keywords("sip_trunks.create", params, SipTrunkCreateParams)
     return APIRequest("POST", "/v1/sip-trunks", cast=SipTrunk, body=params)
 
 
@@ -34,6 +36,7 @@ def _get(trunk_id: str) -> APIRequest[SipTrunk]:
 
 
 def _update(trunk_id: str, params: SipTrunkUpdateParams) -> APIRequest[SipTrunk]:
+    check_keywords("sip_trunks.update", params, SipTrunkUpdateParams)
     return APIRequest("PATCH", _trunk_path(trunk_id), cast=SipTrunk, body=params)
 
 
@@ -49,6 +52,7 @@ def _list_assignments(trunk_id: str) -> APIRequest[list[SipTrunkAgentAssignment]
 def _create_assignment(
     trunk_id: str, params: AssignmentCreateParams
 ) -> APIRequest[SipTrunkAgentAssignment]:
+    check_keywords("sip_trunks.assignments.create", params, AssignmentCreateParams)
     path = f"{_trunk_path(trunk_id)}/assignments"
     return APIRequest("POST", path, cast=SipTrunkAgentAssignment, body=params)
 
@@ -60,6 +64,7 @@ def _get_assignment(assignment_id: str) -> APIRequest[SipTrunkAgentAssignment]:
 def _update_assignment(
     assignment_id: str, params: AssignmentUpdateParams
 ) -> APIRequest[SipTrunkAgentAssignment]:
+    check_keywords("sip_trunks.assignments.update", params, AssignmentUpdateParams)
     path = _assignment_path(assignment_id)
     return APIRequest("PATCH", path, cast=SipTrunkAgentAssignment, body=params)
 

@@ -6,7 +6,7 @@ from typing_extensions import Unpack
 
 from .._base_client import APIRequest, path_segment
 from .._models import TwilioPhoneNumber
-from .._params import TwilioNumberImportParams
+from .._params import TwilioNumberImportParams, check_keywords
 from ._base import AsyncResource, SyncResource
 
 _LIST: APIRequest[list[TwilioPhoneNumber]] = APIRequest(
@@ -15,6 +15,7 @@ _LIST: APIRequest[list[TwilioPhoneNumber]] = APIRequest(
 
 
 def _import(params: TwilioNumberImportParams) -> APIRequest[TwilioPhoneNumber]:
+    check_keywords("twilio_numbers.import_number", params, TwilioNumberImportParams)
     return APIRequest("POST", "/v1/twilio/numbers", cast=TwilioPhoneNumber, body=params)
 
 
