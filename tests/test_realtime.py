@@ -459,6 +459,18 @@ class TestLocalErrors:
                 conn.send_input_audio_bytes(chunk)
             assert isinstance(conn.recv(timeout=5), vatel.SpeechStarted)
 
+    @pytest.mark.parametrize(
+        ("value", "error"), [(0, ValueError), (-1, ValueError), ("5", TypeError)]
+    )
+    def test_a_bad_send_timeout_is_refused_before_dialing(
+        self, value: object, error: type[Exception]
+    ) -> None:
+        url = "ws://127.0.0.1:9/v1/connection?token=secret-tok&agentId=a"
+        with pytest.raises(error, match="send_timeout"):
+            vatel.connect(url, send_timeout=value)  # type: ignore[arg-type]
+        with pytest.raises(error, match="send_timeout"):
+            vatel.connect_async(url, send_timeout=value)  # type: ignore[arg-type]
+
     def test_tls_verification_cannot_be_switched_off_with_a_boolean(
         self, client: vatel.Client
     ) -> None:

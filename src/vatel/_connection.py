@@ -221,10 +221,14 @@ class Connection(SessionBase):
 
     def _abort(self) -> None:
         """End the TCP connection now: a blocked send or read returns at once."""
+        sock = self._ws.socket
         with contextlib.suppress(OSError):
-            # The plain socket method, also on a TLS socket: its own shutdown()
-            # would tear down the TLS state under a thread still using it.
-            socket.socket.shutdown(self._ws.socket, socket.SHUT_RDWR)
+            if isinstance(sock, socket.socket):
+                # The plain socket method, also on a TLS socket: its own shutdown()
+                # would tear down the TLS state under a thread still using it.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            else:  # websockets' TLS-in-TLS wrapper, through a TLS proxy
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _await_server_close(self) -> None:
         """After ``session_ended`` the server closes: wait for it (up to

@@ -163,8 +163,10 @@ def plan_dial(url: str, options: ConnectOptions, user_agent: str) -> DialPlan:
 def _timeout_option(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise TypeError(f"{name} must be a number of seconds above 0 or None, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be above 0 seconds (or None for no limit), got {value!r}")
     return float(value)
 
 
@@ -246,6 +248,7 @@ class SessionLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                 exc_info = sys.exc_info()
             if exc_info[0] is not None:
                 text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip()
+        kwargs.setdefault("stacklevel", 2)  # the record names websockets' line, not this one
         self.logger.log(level, "%s", redact_text(text, *self._secrets), **kwargs)
 
 
