@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
+import socket
 import threading
 import time
+import typing
 from collections.abc import Iterator
 
 import pytest
 
 import vatel
+from _support import Api
 from vatel.audio import FRAME_BYTES, silence, voice_like
 from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio
+
+to_thread = asyncio.to_thread
 
 SPEECH = voice_like(0.8)
 UTTERANCE = SPEECH + silence(0.8)
@@ -202,10 +209,53 @@ class TestHandshakeRefusals:
         with pytest.raises(vatel.NotFoundError):
             client.connect(token)
 
-    def test_missing_agent_id_is_400(self, client: vatel.Client) -> None:
-        token = client.session_token(new_agent(client))
-        with pytest.raises(vatel.BadRequestError):
-            client.connect(token.token)  # a bare string: the agent id is unknown
+    async def test_a_bare_token_string_names_its_agent_through_its_claims(
+        self, api: Api, server: MockServer
+    ) -> None:
+        agent = await api(lambda c: c.agents.create(name="Claims"))
+        token = await api(lambda c: c.session_token(agent.id))
+        conn = await api(lambda c: c.connect(token.token))  # a bare string: no agent_id
+        try:
+            started = await (conn.recv(timeout=5) if api.is_async else to_thread(conn.recv, 5))
+            assert isinstance(started, vatel.SessionStarted)
+        finally:
+            await (conn.close() if api.is_async else to_thread(conn.close))
+        assert server.sessions[-1].agent_id == agent.id
+
+    @pytest.mark.parametrize("flavour", ["sync", "async"])
+    async def test_an_unknown_agent_is_a_local_error_before_dialing(self, flavour: str) -> None:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.setblocking(False)
+            base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            cls = vatel.AsyncClient if flavour == "async" else vatel.Client
+            api = Api(cls(api_key="vk_test_" + "k" * 24, base_url=base_url))
+            try:
+                with pytest.raises(ValueError, match="agent_id=") as info:
+                    await api(lambda c: c.connect("opaque-token-without-claims", open_timeout=0.5))
+            finally:
+                await api.close()
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nobody dialed
+        assert "opaque-token-without-claims" not in str(info.value)
+
+    def test_agent_and_version_claims_in_either_spelling(self) -> None:
+        def jwt(claims: dict[str, str]) -> str:
+            def part(data: dict[str, str]) -> str:
+                raw = json.dumps(data).encode()
+                return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+            return f"{part({'alg': 'HS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+        snake = vatel.Client(api_key="vk_test_" + "k" * 24, base_url="http://h")
+        with snake:
+            url = snake.connection_url(jwt({"agent_id": "a1", "version_id": "v1"}))
+            assert "agentId=a1" in url and "versionId=v1" in url
+            url = snake.connection_url(jwt({"agentId": "a2", "versionId": "v2"}))
+            assert "agentId=a2" in url and "versionId=v2" in url
+            url = snake.connection_url(jwt({"agentId": "a2"}), agent_id="explicit")
+            assert "agentId=explicit" in url and "versionId" not in url
 
     async def test_async_refusal_has_the_same_classes(
         self, async_client: vatel.AsyncClient
@@ -409,6 +459,18 @@ class TestLocalErrors:
                 conn.send_input_audio_bytes(chunk)
             assert isinstance(conn.recv(timeout=5), vatel.SpeechStarted)
 
+    @pytest.mark.parametrize(
+        ("value", "error"), [(0, ValueError), (-1, ValueError), ("5", TypeError)]
+    )
+    def test_a_bad_send_timeout_is_refused_before_dialing(
+        self, value: object, error: type[Exception]
+    ) -> None:
+        url = "ws://127.0.0.1:9/v1/connection?token=secret-tok&agentId=a"
+        with pytest.raises(error, match="send_timeout"):
+            vatel.connect(url, send_timeout=value)  # type: ignore[arg-type]
+        with pytest.raises(error, match="send_timeout"):
+            vatel.connect_async(url, send_timeout=value)  # type: ignore[arg-type]
+
     def test_tls_verification_cannot_be_switched_off_with_a_boolean(
         self, client: vatel.Client
     ) -> None:
@@ -514,3 +576,25 @@ class TestLoad:
             mine = [chunk for chunk in chunks if chunk[0] == n]
             assert [chunk[1] for chunk in mine] == [i % 256 for i in range(per_sender)]
             assert all(chunk == chunk[:2] * (FRAME_BYTES // 2) for chunk in mine)
+
+
+class TestTypeHints:
+    def test_public_signatures_resolve_at_run_time(self) -> None:
+        targets: list[typing.Any] = [
+            vatel.connect,
+            vatel.connect_async,
+            vatel.ConnectOptions,
+            vatel.AsyncConnect.__init__,
+            vatel.AsyncConnect.__aenter__,
+        ]
+        for cls in (vatel.Connection, vatel.AsyncConnection):
+            for name, member in vars(cls).items():
+                if not name.startswith("_") or name in ("__iter__", "__aiter__", "__enter__"):
+                    targets.append(getattr(member, "fget", member))
+        for name in ("session_id", "state", "closed", "close_code", "close_reason"):
+            targets.append(getattr(vatel.Connection, name).fget)
+        resolved = {getattr(t, "__qualname__", repr(t)): typing.get_type_hints(t) for t in targets}
+        assert resolved["Connection.run"]["tools"] == (vatel.ToolRouter | None)
+        assert resolved["AsyncConnection.run"]["return"] is type(None)
+        assert "send_timeout" in resolved["ConnectOptions"]
+        assert "trust_env" in resolved["ConnectOptions"]

@@ -3,30 +3,86 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from typing_extensions import Self, Unpack
 from websockets.exceptions import ConnectionClosed
 
-from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
+from ._dial import ConnectOptions, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
+from ._tools import ToolRouter
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from typing_extensions import Self, Unpack
-
-    from ._tools import ToolRouter
 
 __all__ = ["AsyncConnect", "AsyncConnection", "connect_async"]
 
 log = logging.getLogger("vatel")
 
 _USER_AGENT = f"vatel-python/{__version__}"
+
+
+@functools.cache
+def _connection_class() -> type[Any]:
+    """``websockets``' asyncio client connection, with what the SDK adds:
+    redirects refused, frames dropped once closing, and a bound on how long
+    a write may wait for the server to read (``send_timeout``, or the close
+    deadline once closing)."""
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import InvalidStatus
+    from websockets.frames import DATA_OPCODES
+
+    class SessionConnection(ClientConnection):
+        discarding = False
+        send_timed_out = False
+        send_timeout: float | None = None
+
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                await super().handshake(*args, **kwargs)
+                return
+            except InvalidStatus as exc:
+                response = exc.response
+                if not 300 <= response.status_code < 400:
+                    raise
+                location = response.headers.get("Location", "")
+                refused = RedirectRefused(
+                    response.status_code, location, bytes(response.body or b"")
+                )
+            raise refused
+
+        def process_event(self, event: Any) -> None:
+            if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
+                return
+            super().process_event(event)
+
+        async def drain(self) -> None:
+            if not self.paused:
+                await super().drain()
+                return
+            # The server is not reading: websockets would wait for it forever.
+            deadline = self.close_deadline
+            closing = deadline is not None
+            timeout = deadline - self.loop.time() if deadline is not None else self.send_timeout
+            if timeout is None:
+                await super().drain()
+            else:
+                try:
+                    await asyncio.wait_for(super().drain(), max(timeout, 0.0))
+                except asyncio.TimeoutError:
+                    if not closing:
+                        self.send_timed_out = True
+                    # send_context() aborts the connection on any error here.
+                    raise TimeoutError("timed out waiting for the server to read") from None
+            if self.transport.is_closing():
+                raise ConnectionError("the connection was aborted while sending")
+
+    return SessionConnection
 
 
 class AsyncConnection(SessionBase):
@@ -53,10 +109,15 @@ class AsyncConnection(SessionBase):
             else:
                 frame = await asyncio.wait_for(self._ws.recv(), timeout)
         except ConnectionClosed as exc:
-            raise closed_error(exc) from None
+            error: BaseException = self._closed_error(exc)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"No event within {timeout:g} s.") from None
-        return self._protocol.receive(frame)
+            error = TimeoutError(f"No event within {timeout:g} s.")
+        else:
+            try:
+                return self._protocol.receive(frame)
+            except ProtocolError as exc:
+                error = self._scrub(exc)
+        raise error
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         """Events until ``session_ended`` or a normal close; an abnormal close
@@ -69,26 +130,29 @@ class AsyncConnection(SessionBase):
             try:
                 frame = await ws_recv()
             except ConnectionClosed as exc:
-                error = closed_error(exc)
-                if error.ok:
-                    return
-                raise error from None
+                error = self._closed_error(exc)
+                break
             try:
                 event = receive(frame)
             except ProtocolError as exc:
-                log.warning("Skipping a malformed frame: %s", exc)
+                log.warning("Skipping a malformed frame: %s", self._scrub(exc))
                 continue
             yield event
             if type(event) is SessionEnded:
+                await self._await_server_close()
                 return
+        if not getattr(error, "ok", False):
+            raise error
 
     # -- sending --------------------------------------------------------------------
 
     async def _send(self, frame: str) -> None:
         try:
             await self._ws.send(frame)
+            return
         except ConnectionClosed as exc:
-            raise closed_error(exc) from None
+            error = self._closed_error(exc, sending=True)
+        raise error
 
     async def send_input_audio(self, audio: str) -> None:
         """Send a base64 chunk of PCM16 24 kHz mono audio."""
@@ -124,16 +188,39 @@ class AsyncConnection(SessionBase):
     # -- closing ---------------------------------------------------------------------
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the session and wait (up to ``close_timeout``) for the server."""
-        self._lift_read_limit()
+        """Close the session and wait (up to ``close_timeout``) for the server.
+
+        Returns within ``close_timeout`` even when the server floods frames
+        instead of answering (they are dropped) or stopped reading (the
+        connection is then aborted), from any task.
+        """
+        ws = self._ws
         try:
-            await self._ws.close(code, reason)
+            if not self.closed:
+                self._discard_late_frames()
+                if self._close_timeout is None:
+                    await ws.close(code, reason)
+                else:
+                    try:
+                        await asyncio.wait_for(ws.close(code, reason), self._close_timeout)
+                    except asyncio.TimeoutError:
+                        ws.transport.abort()
+                        await ws.wait_closed()
         finally:
             # On Python 3.10 a TLS transport whose peer closed first is never marked
             # closed and warns when collected; closing it again is harmless.
             transport = getattr(self._ws, "transport", None)
             if transport is not None and not transport.is_closing():
                 transport.close()
+
+    async def _await_server_close(self) -> None:
+        """After ``session_ended`` the server closes: wait for it (up to
+        ``close_timeout``), so ``closed`` and ``close_code`` hold once the loop
+        ends; close from this side if it does not."""
+        try:
+            await asyncio.wait_for(self._ws.wait_closed(), self._close_timeout)
+        except asyncio.TimeoutError:
+            await self.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -152,26 +239,35 @@ class AsyncConnect:
     or ``async with`` it to have the connection closed on exit."""
 
     def __init__(self, url: str, options: ConnectOptions) -> None:
-        self._url = url
-        self._kwargs = websocket_kwargs(options, _USER_AGENT)
+        self._plan = plan_dial(url, options, _USER_AGENT)
         self._connection: AsyncConnection | None = None
 
     def __repr__(self) -> str:
-        return f"<AsyncConnect {redact_url(self._url)}>"
+        return f"<AsyncConnect {redact_url(self._plan.url)}>"
 
     async def _open(self) -> AsyncConnection:
+        plan = self._plan
         try:
             # The client half of websockets loads when a session opens, not with vatel.
             from websockets.asyncio.client import connect as ws_connect
 
-            websocket = await ws_connect(self._url, **self._kwargs)
+            websocket: Any = await ws_connect(
+                plan.url, create_connection=_connection_class(), **plan.kwargs
+            )
         except Exception as exc:
-            error = handshake_error(exc, self._url, self._kwargs.get("open_timeout"))
+            error = handshake_error(exc, plan.url, plan.kwargs.get("open_timeout"))
             if error is None:
                 raise
-            raise error from None
-        log.debug("Voice session opened: %s", redact_url(self._url))
-        return AsyncConnection(websocket, self._url)
+        else:
+            websocket.send_timeout = plan.send_timeout
+            log.debug("Voice session opened: %s", redact_url(plan.url))
+            return AsyncConnection(
+                websocket,
+                plan.url,
+                send_timeout=plan.send_timeout,
+                close_timeout=plan.close_timeout,
+            )
+        raise error
 
     def __await__(self) -> Generator[Any, None, AsyncConnection]:
         return self._open().__await__()
@@ -195,6 +291,8 @@ def connect_async(url: str, **options: Unpack[ConnectOptions]) -> AsyncConnect:
     ``conn = await connect_async(url)`` or ``async with connect_async(url) as conn``.
 
     For callers that need their own headers, proxy, TLS context or time-outs;
-    ``client.connect()`` builds the URL for you.
+    ``client.connect()`` builds the URL for you. A malformed URL raises
+    :class:`vatel.APIConnectionError` here; a redirect, :class:`vatel.APIStatusError`
+    once awaited.
     """
     return AsyncConnect(url, options)

@@ -8,26 +8,26 @@ written whole).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from typing_extensions import Self, Unpack
 from websockets.exceptions import ConnectionClosed
 
-from ._dial import ConnectOptions, closed_error, handshake_error, websocket_kwargs
+from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
-from ._exceptions import ProtocolError
+from ._exceptions import APIError, ProtocolError
 from ._redact import redact_url
 from ._session_base import SessionBase
+from ._tools import ToolRouter
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from typing_extensions import Self, Unpack
-
-    from ._tools import ToolRouter
 
 __all__ = ["Connection", "connect"]
 
@@ -40,7 +40,7 @@ def _ws_connect(url: str, **kwargs: Any) -> Any:
     # The client half of websockets loads when a session opens, not with vatel.
     from websockets.sync.client import connect as ws_connect
 
-    return ws_connect(url, **kwargs)
+    return ws_connect(url, create_connection=_connection_class(), **kwargs)
 
 
 @functools.cache
@@ -50,6 +50,51 @@ def _legacy_flag() -> dict[str, Any]:
     from websockets.sync.client import connect as ws_connect
 
     return {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+
+
+@functools.cache
+def _connection_class() -> type[Any]:
+    """``websockets``' threading client connection, with what the SDK adds:
+    redirects refused, frames dropped once closing, and a flag for a send
+    that timed out."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.frames import DATA_OPCODES
+    from websockets.sync.client import ClientConnection
+
+    class SessionConnection(ClientConnection):
+        discarding = False
+        send_timed_out = False
+
+        def handshake(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().handshake(*args, **kwargs)
+                return
+            except InvalidStatus as exc:
+                response = exc.response
+                if not 300 <= response.status_code < 400:
+                    raise
+                location = response.headers.get("Location", "")
+                refused = RedirectRefused(
+                    response.status_code, location, bytes(response.body or b"")
+                )
+            raise refused
+
+        def process_event(self, event: Any) -> None:
+            if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
+                return
+            super().process_event(event)
+
+        def send_data(self) -> None:
+            try:
+                super().send_data()
+            except TimeoutError:
+                # The socket's time-out is send_timeout until closing starts;
+                # after that websockets sets it from the close deadline.
+                if self.close_deadline is None:
+                    self.send_timed_out = True
+                raise
+
+    return SessionConnection
 
 
 class Connection(SessionBase):
@@ -73,8 +118,13 @@ class Connection(SessionBase):
         try:
             frame = self._ws.recv(timeout)
         except ConnectionClosed as exc:
-            raise closed_error(exc) from None
-        return self._protocol.receive(frame)
+            error: APIError = self._closed_error(exc)
+        else:
+            try:
+                return self._protocol.receive(frame)
+            except ProtocolError as exc:
+                error = self._scrub(exc)
+        raise error
 
     def __iter__(self) -> Iterator[Event]:
         """Events until ``session_ended`` or a normal close; an abnormal close
@@ -87,26 +137,29 @@ class Connection(SessionBase):
             try:
                 frame = ws_recv()
             except ConnectionClosed as exc:
-                error = closed_error(exc)
-                if error.ok:
-                    return
-                raise error from None
+                error = self._closed_error(exc)
+                break
             try:
                 event = receive(frame)
             except ProtocolError as exc:
-                log.warning("Skipping a malformed frame: %s", exc)
+                log.warning("Skipping a malformed frame: %s", self._scrub(exc))
                 continue
             yield event
             if type(event) is SessionEnded:
+                self._await_server_close()
                 return
+        if not getattr(error, "ok", False):
+            raise error
 
     # -- sending --------------------------------------------------------------------
 
     def _send(self, frame: str) -> None:
         try:
             self._ws.send(frame)
+            return
         except ConnectionClosed as exc:
-            raise closed_error(exc) from None
+            error = self._closed_error(exc, sending=True)
+        raise error
 
     def send_input_audio(self, audio: str) -> None:
         """Send a base64 chunk of PCM16 24 kHz mono audio."""
@@ -144,9 +197,48 @@ class Connection(SessionBase):
     # -- closing ---------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the session and wait (up to ``close_timeout``) for the server."""
-        self._lift_read_limit()
-        self._ws.close(code, reason)
+        """Close the session and wait (up to ``close_timeout``) for the server.
+
+        Returns within ``close_timeout`` even when the server floods frames
+        instead of answering (they are dropped) or stopped reading (the
+        connection is then aborted), from any thread.
+        """
+        if self.closed:
+            return
+        self._discard_late_frames()
+        watchdog = None
+        if self._close_timeout is not None:
+            # A send stuck on a full socket holds websockets' lock, which close()
+            # needs too: shutting the socket down frees both.
+            watchdog = threading.Timer(self._close_timeout, self._abort)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            self._ws.close(code, reason)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _abort(self) -> None:
+        """End the TCP connection now: a blocked send or read returns at once."""
+        sock = self._ws.socket
+        with contextlib.suppress(OSError):
+            if isinstance(sock, socket.socket):
+                # The plain socket method, also on a TLS socket: its own shutdown()
+                # would tear down the TLS state under a thread still using it.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            else:  # websockets' TLS-in-TLS wrapper, through a TLS proxy
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _await_server_close(self) -> None:
+        """After ``session_ended`` the server closes: wait for it (up to
+        ``close_timeout``), so ``closed`` and ``close_code`` hold once the loop
+        ends; close from this side if it does not."""
+        thread = getattr(self._ws, "recv_events_thread", None)
+        if thread is not None:
+            thread.join(self._close_timeout)
+        if not self.closed:
+            self.close()
 
     def __enter__(self) -> Self:
         return self
@@ -164,15 +256,29 @@ def connect(url: str, **options: Unpack[ConnectOptions]) -> Connection:
     """Open a voice session at ``url`` (from ``client.connection_url()``).
 
     For callers that need their own headers, proxy, TLS context or time-outs;
-    ``client.connect()`` builds the URL for you.
+    ``client.connect()`` builds the URL for you. A malformed URL raises
+    :class:`vatel.APIConnectionError`; a redirect, :class:`vatel.APIStatusError`.
     """
-    kwargs = websocket_kwargs(options, _USER_AGENT)
+    plan = plan_dial(url, options, _USER_AGENT)
+    return _open(plan)
+
+
+def _open(plan: DialPlan) -> Connection:
     try:
-        websocket = _ws_connect(url, **kwargs, **_legacy_flag())
+        websocket = _ws_connect(plan.url, **plan.kwargs, **_legacy_flag())
     except Exception as exc:
-        error = handshake_error(exc, url, kwargs.get("open_timeout"))
+        error = handshake_error(exc, plan.url, plan.kwargs.get("open_timeout"))
         if error is None:
             raise
-        raise error from None
-    log.debug("Voice session opened: %s", redact_url(url))
-    return Connection(websocket, url)
+    else:
+        if plan.send_timeout is not None:
+            # Bounds every write of this socket (sendall() as a whole); reads
+            # wait in select() first, so they are not cut short by it. (A server
+            # that already hung up has left a closed socket: nothing to bound.)
+            with contextlib.suppress(OSError):
+                websocket.socket.settimeout(plan.send_timeout)
+        log.debug("Voice session opened: %s", redact_url(plan.url))
+        return Connection(
+            websocket, plan.url, send_timeout=plan.send_timeout, close_timeout=plan.close_timeout
+        )
+    raise error

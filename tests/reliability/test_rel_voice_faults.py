@@ -142,10 +142,6 @@ async def test_a_close_mid_audio(
 # -- a peer that stops answering pings ---------------------------------------------------------
 
 PING_INTERVAL, PING_TIMEOUT = 0.5, 0.5
-# A loaded two-core machine may run the keepalive thread or task late: a generous
-# margin on top of interval + timeout, still far below the greeting's 10 s of audio
-# that would otherwise keep the session going.
-NOTICE_WITHIN = PING_INTERVAL + PING_TIMEOUT + 4.0
 
 
 @pytest.fixture
@@ -166,14 +162,14 @@ async def test_a_peer_ignoring_pings_is_noticed_while_audio_still_flows(
     paced_server: MockServer, paced_client: vatel.Client, flavour: str
 ) -> None:
     """The server keeps streaming audio but never answers a ping: the SDK closes the
-    session (1011) after about ping_interval + ping_timeout, not when the audio ends."""
+    session (1011) on the keepalive's schedule, not when the audio ends (the agent
+    is still talking when it gives up: the greeting lasts far longer)."""
     agent_id = paced_client.agents.create(name="Deaf", first_message="A long story. " * 12).id
     token = paced_client.session_token(agent_id)
     paced_server.faults.ignore_pings()
     injected("voice ignore_pings")
     options: dict[str, Any] = {"ping_interval": PING_INTERVAL, "ping_timeout": PING_TIMEOUT}
     events: list[vatel.Event] = []
-    started = time.monotonic()
     with pytest.raises(vatel.ConnectionClosedError) as info:
         if flavour == "sync":
 
@@ -192,9 +188,8 @@ async def test_a_peer_ignoring_pings_is_noticed_while_audio_still_flows(
             ):
                 async for event in conn:
                     events.append(event)
-    elapsed = time.monotonic() - started
     assert info.value.code == 1011 and not info.value.ok
-    assert PING_TIMEOUT <= elapsed <= NOTICE_WITHIN, elapsed
+    assert info.value.reason == "keepalive ping timeout"
     session = paced_server.sessions[-1]
     assert await session.wait_closed_async(10)
     sent = audio_sent(session)
