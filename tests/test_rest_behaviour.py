@@ -305,3 +305,39 @@ class TestSecrets:
         assert "agentId=a%2Fb" in url and "versionId=v+1" in url
         https = vatel.Client(api_key="k", base_url="https://api.example.com/base/")
         assert https.connection_url("t").startswith("wss://api.example.com/base/v1/connection?")
+
+
+class TestTypeHints:
+    @pytest.mark.parametrize("cls", [vatel.Client, vatel.AsyncClient])
+    def test_every_public_hint_resolves_at_run_time(self, cls: type) -> None:
+        import inspect
+        import typing
+
+        hints = typing.get_type_hints(cls)
+        assert "agents" in hints and "base_url" in hints
+        methods = [
+            member
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") or name in ("__init__", "__enter__", "__aenter__")
+        ]
+        assert len(methods) >= 6
+        for method in methods:
+            typing.get_type_hints(method)
+        session_token = typing.get_type_hints(cls.session_token)
+        assert session_token["return"] is vatel.SessionToken
+        connect = typing.get_type_hints(cls.connect)["return"]
+        assert connect in (vatel.Connection, vatel.AsyncConnect)
+
+    def test_the_client_class_stays_light_to_import(self) -> None:
+        import subprocess
+        import sys
+
+        probe = (
+            "import sys, vatel; vatel.Client; vatel.AsyncClient; "
+            "heavy = [m for m in ('vatel._models', 'vatel._connection', 'websockets', "
+            "'vatel._resources.agents') if m in sys.modules]; print(heavy)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert out.stdout.strip() == "[]"

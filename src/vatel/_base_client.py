@@ -10,15 +10,18 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import os
 import random
+import re
 import time
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pydantic
@@ -27,6 +30,8 @@ from ._constants import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
+    ERROR_BODY_LIMIT,
+    ERROR_MESSAGE_LIMIT,
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
@@ -37,12 +42,14 @@ from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    ConfigurationError,
     status_error_class,
 )
-from ._redact import redact_text
+from ._redact import known_secrets, redact_http_logs, redact_text, redact_url
 from ._version import __version__
 
 log = logging.getLogger("vatel")
+redact_http_logs()
 
 T = TypeVar("T")
 
@@ -51,6 +58,8 @@ _NO_BODY: Any = object()
 # Statuses that say the request was not carried out, so even a POST may be sent again.
 _NOT_PROCESSED = frozenset({408, 429, 503})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Failures of the request itself, found before it left: sending it again fails the same way.
+_NEVER_RETRIED = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
 
 
 class _NotGiven:
@@ -123,26 +132,36 @@ def query_params(
 # -- retries --------------------------------------------------------------------
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+_MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds the server asked to wait, from ``Retry-After-Ms`` or ``Retry-After``
-    (delta-seconds or an HTTP date); ``None`` when absent or unreadable."""
+    """Seconds the server asked to wait, from ``Retry-After-Ms`` (ASCII digits,
+    optionally with a fraction) or ``Retry-After`` (ASCII delta-seconds or an HTTP
+    date); ``None`` when absent or in any other form (``1_0``, ``inf``, ``-4``,
+    non-ASCII digits), which then counts as no request to wait."""
     raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
+    if raw_ms is not None and _MILLISECONDS.fullmatch(raw_ms.strip()):
+        wait = float(raw_ms) / 1000
+        if math.isfinite(wait):
+            return wait
     raw = headers.get("retry-after")
     if raw is None:
         return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
+    raw = raw.strip()
+    if _DELTA_SECONDS.fullmatch(raw):
+        wait = float(raw)
+        return wait if math.isfinite(wait) else None
+    if not raw.isascii():
+        return None
     parsed = email.utils.parsedate_tz(raw)
     if parsed is None:
         return None
-    when = float(email.utils.mktime_tz(parsed))
+    try:
+        when = float(email.utils.mktime_tz(parsed))
+    except (OverflowError, ValueError):
+        return None
     return max(0.0, when - (time.time() if now is None else now))
 
 
@@ -180,6 +199,8 @@ def retry_delay(
                 return backoff_delay(attempt)
             return wait if wait <= MAX_RETRY_AFTER else None
         return None
+    if isinstance(error, _NEVER_RETRIED):
+        return None
     if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return backoff_delay(attempt)
     if isinstance(error, httpx.TransportError) and idempotent:
@@ -208,6 +229,10 @@ def error_message(status_code: int, body: str) -> str:
         return "HTTP error"
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def make_status_error(
     status_code: int,
     body: str,
@@ -217,26 +242,96 @@ def make_status_error(
     url: str | None = None,
     secrets: Sequence[str | None] = (),
 ) -> APIStatusError:
-    """The exception for a non-2xx answer, with every known secret removed."""
-    body = redact_text(body, *secrets)
-    message = redact_text(error_message(status_code, body), *secrets)
+    """The exception for a non-2xx answer, with every known secret removed.
+
+    At most :data:`ERROR_BODY_LIMIT` characters of ``body`` are kept (and looked
+    at), and the message is cut to :data:`ERROR_MESSAGE_LIMIT`.
+    """
+    # Cut again after redaction: a replaced secret may be shorter or longer.
+    body = redact_text(body[:ERROR_BODY_LIMIT], *secrets)[:ERROR_BODY_LIMIT]
+    message = _shorten(redact_text(error_message(status_code, body), *secrets), ERROR_MESSAGE_LIMIT)
     retry_after = parse_retry_after(headers) if headers is not None else None
     return status_error_class(status_code)(
         message,
         status_code=status_code,
         body=body,
         method=method,
-        url=redact_text(url, *secrets) if url else None,
+        url=_shorten(redact_text(url, *secrets), ERROR_MESSAGE_LIMIT) if url else None,
         retry_after=retry_after,
     )
 
 
-def connection_error(error: Exception, method: str, url: str) -> APIConnectionError:
-    """The SDK error for an httpx transport failure."""
-    detail = str(error) or type(error).__name__
+def connection_error(
+    error: Exception, method: str, url: str, secrets: Sequence[str | None] = ()
+) -> APIConnectionError:
+    """The SDK error for an httpx transport failure, with every known secret removed."""
+    detail = _shorten(redact_text(str(error) or type(error).__name__, *secrets), 300)
     if isinstance(error, httpx.TimeoutException):
         return APITimeoutError(f"Request timed out: {method} {url} ({detail})")
     return APIConnectionError(f"Connection error: {method} {url} ({detail})")
+
+
+def safe_cause(error: BaseException, secrets: Sequence[str | None]) -> BaseException | None:
+    """``error`` to chain to the SDK's exception, or ``None`` when its text, or
+    that of anything chained to it, holds a secret (it would print in a traceback)."""
+    wanted = [s for s in secrets if s]
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{current!r} {current}"
+        if any(secret in text for secret in wanted) or redact_text(text) != text:
+            return None
+        current = current.__cause__ or current.__context__
+    return error
+
+
+class CappedBody:
+    """The first ``limit`` bytes of an error body, decoded, from raw chunks.
+
+    Content encodings are undone here, with the output bounded at every step, so
+    a small compressed body cannot inflate into a large one. An encoding it does
+    not know (``br``, ``zstd``) leaves the body empty rather than raw bytes.
+    """
+
+    def __init__(self, content_encoding: str | None, limit: int = ERROR_BODY_LIMIT) -> None:
+        self.limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        encoding = (content_encoding or "identity").strip().lower()
+        self._inflate: Any = None
+        self._unknown = False
+        if encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflate = zlib.decompressobj()
+        elif encoding not in ("identity", ""):
+            self._unknown = True
+
+    @property
+    def full(self) -> bool:
+        """Enough has arrived: the rest of the body is not needed."""
+        return self._size >= self.limit or self._unknown
+
+    def feed(self, raw: bytes) -> None:
+        """One raw chunk off the wire."""
+        room = self.limit - self._size
+        if room <= 0 or self._unknown:
+            return
+        if self._inflate is None:
+            data = raw[:room]
+        else:
+            try:
+                data = self._inflate.decompress(raw, room)
+            except zlib.error:
+                self._unknown = True
+                return
+        self._chunks.append(data)
+        self._size += len(data)
+
+    def text(self) -> str:
+        """What arrived, as text (undecodable bytes replaced)."""
+        return b"".join(self._chunks).decode("utf-8", "replace")
 
 
 @cache
@@ -244,7 +339,9 @@ def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
     return pydantic.TypeAdapter(tp)
 
 
-def parse_response(request: APIRequest[T], response: httpx.Response) -> T:
+def parse_response(
+    request: APIRequest[T], response: httpx.Response, secrets: Sequence[str | None] = ()
+) -> T:
     """Validate a successful response body into the request's ``cast`` type."""
     if request.cast is None:
         return cast(T, None)
@@ -255,16 +352,162 @@ def parse_response(request: APIRequest[T], response: httpx.Response) -> T:
         adapter = _adapter(request.cast)
         return cast(T, adapter.validate_json(content, by_alias=True, by_name=False))
     except pydantic.ValidationError as exc:
-        # The body may be a session-token response: its credentials stay out.
-        text = redact_text(content[:2000].decode("utf-8", "replace"))
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise APIResponseValidationError(
-            f"Response to {request.method} {request.path} does not match the contract: "
-            f"{where}: {first['msg']} ({exc.error_count()} error(s))",
-            status_code=response.status_code,
-            body=text,
-        ) from None
+        detail = f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+    # Raised outside the handler: pydantic's error quotes the body, which may
+    # be a session-token response, so it must not stay on as __context__. The
+    # credentials stay out of the kept body too, wherever in it they are.
+    text = redact_text(content[:2000].decode("utf-8", "replace"), *secrets)
+    detail = _shorten(redact_text(detail, *secrets), ERROR_MESSAGE_LIMIT)
+    raise APIResponseValidationError(
+        f"Response to {request.method} {request.path} does not match the contract: {detail}",
+        status_code=response.status_code,
+        body=text,
+    )
+
+
+# -- time-outs --------------------------------------------------------------------
+
+
+def attempt_budget(timeout: Timeout) -> float | None:
+    """Seconds one attempt may take in all, connecting, sending, waiting and
+    reading the body: a number as is; for an :class:`httpx.Timeout` the longest
+    of its phases; ``None`` (no bound) when any phase is unbounded."""
+    if timeout is None or isinstance(timeout, (int, float)):
+        return None if timeout is None else float(timeout)
+    phases = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    if any(phase is None for phase in phases):
+        return None
+    return max(cast(float, phase) for phase in phases)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When one attempt must be over, on the clock it was read from."""
+
+    at: float | None
+    """The clock's reading at the deadline; ``None``: no deadline."""
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, budget: float | None, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        """The deadline ``budget`` seconds from now."""
+        return cls(None if budget is None else clock() + budget, clock)
+
+    def remaining(self) -> float | None:
+        """Seconds left (0 once passed), or ``None`` without a deadline."""
+        return None if self.at is None else max(0.0, self.at - self.clock())
+
+    def cap(self, timeout: Timeout) -> Timeout:
+        """``timeout`` with each phase cut to the time left, so a single stall
+        cannot outlast the attempt."""
+        left = self.remaining()
+        if left is None:
+            return timeout
+        given = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+        def phase(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        return httpx.Timeout(
+            connect=phase(given.connect),
+            read=phase(given.read),
+            write=phase(given.write),
+            pool=phase(given.pool),
+        )
+
+
+def deadline_passed(
+    budget: float | None, request: httpx.Request | None = None
+) -> httpx.TimeoutException:
+    """The transport error standing for an attempt that ran out of time."""
+    limit = f"its {budget:g} s time-out" if budget is not None else "its time-out"
+    return httpx.ReadTimeout(f"the answer did not arrive in full within {limit}", request=request)
+
+
+# -- configuration -----------------------------------------------------------------
+
+_HEADER_WHITESPACE = " \t\r\n\f\v"
+
+
+def clean_api_key(raw: object) -> str:
+    """The API key to send: surrounding whitespace (a key read from a file keeps
+    its newline) is dropped; anything else that cannot travel in an HTTP header
+    is refused, naming its position but not the key."""
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"api_key must be a string, not {type(raw).__name__}.")
+    key = raw.strip(_HEADER_WHITESPACE)
+    if key.isascii() and key.isprintable() and " " not in key:
+        return key
+    offset = len(raw) - len(raw.lstrip(_HEADER_WHITESPACE))
+    for index, char in enumerate(key):
+        if "!" <= char <= "~":
+            continue
+        if char == " ":
+            kind = "a space"
+        elif char.isascii():
+            kind = "a control character"
+        else:
+            kind = "a non-ASCII character"
+        raise ConfigurationError(
+            f"The API key has {kind} at position {offset + index + 1}; a key is printable "
+            "ASCII without spaces. Check how it was copied or read (the key is not shown)."
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_BARE_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s:/?#@\[\]]+)(?::[0-9]+)?(?:/[^?#]*)?")
+_SCHEMES = ("http", "https")
+
+
+def clean_base_url(raw: object) -> str:
+    """``raw`` as the base URL requests go to, or a :class:`ConfigurationError`
+    naming what is wrong. A bare host (``api.vatel.ai``, ``10.0.0.5:8443``) means
+    ``https://``; a plain-HTTP server must be named with ``http://``."""
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"base_url must be a string, not {type(raw).__name__}.")
+    url = raw.strip(_HEADER_WHITESPACE)
+    if not url:
+        raise ConfigurationError("base_url is empty.")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError("base_url has a space or a control character in it.")
+    if "://" not in url:
+        if not _BARE_HOST.fullmatch(url):
+            raise ConfigurationError(
+                "base_url must be an http:// or https:// URL, such as https://api.vatel.ai."
+            )
+        url = "https://" + url
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in _SCHEMES:
+        shown = scheme if re.fullmatch(r"[A-Za-z][\w+.-]{0,15}", scheme) else "?"
+        raise ConfigurationError(
+            f"base_url must use http:// or https://, not {shown}:// (the voice "
+            "sessions' ws(s):// URL is made from it)."
+        )
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:
+        raise ConfigurationError(
+            "base_url must not hold a user name or password; pass the key as api_key."
+        )
+    if "?" in rest or "#" in rest:
+        raise ConfigurationError("base_url must not have a query (?…) or a fragment (#…).")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        valid = False
+    else:
+        valid = True
+    if not valid:
+        raise ConfigurationError("base_url is not a valid URL: check its host and port.")
+    if not parts.hostname:
+        raise ConfigurationError("base_url has no host, as in https://api.vatel.ai.")
+    if port == 0:
+        raise ConfigurationError("base_url has port 0.")
+    path = parts.path.rstrip("/")
+    return f"{scheme.lower()}://{parts.netloc}{path}"
 
 
 # -- the shared client state -----------------------------------------------------
@@ -284,8 +527,15 @@ def _warn_if_cleartext(base_url: str) -> None:
         )
 
 
-def _strip_trailing_slash(url: str) -> str:
-    return url[:-1] if url.endswith("/") else url
+def _note_if_schemeless_loopback(given: str, base_url: str) -> None:
+    """A bare ``localhost:8000`` is most likely a local plain-HTTP server, which
+    ``https://`` will not reach: say what was assumed."""
+    if "://" not in given and httpx.URL(base_url).host in _LOOPBACK_HOSTS:
+        log.warning(
+            "base_url %s has no scheme: using %s. Write http:// for a plain-HTTP local server.",
+            given.strip(),
+            base_url,
+        )
 
 
 class BaseClient:
@@ -295,6 +545,7 @@ class BaseClient:
     base_url: str
     max_retries: int
     timeout: Timeout
+    trust_env: bool
 
     def __init__(
         self,
@@ -303,24 +554,33 @@ class BaseClient:
         timeout: Timeout | _NotGiven,
         max_retries: int,
         default_timeout: Timeout,
+        trust_env: bool = True,
     ) -> None:
-        api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not api_key:
+        raw_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        key = clean_api_key(raw_key) if raw_key is not None else ""
+        if not key:
             raise APIError(
                 f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
             )
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
-        self.api_key = api_key
-        base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self.base_url = _strip_trailing_slash(base_url)
+        self.api_key = key
+        known_secrets.add(self, key)
+        given = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        self.base_url = clean_base_url(given)
         _warn_if_cleartext(self.base_url)
+        _note_if_schemeless_loopback(given, self.base_url)
         self.max_retries = max_retries
         self.timeout = default_timeout if isinstance(timeout, _NotGiven) else timeout
+        self.trust_env = trust_env
 
     def __repr__(self) -> str:
         # The key is deliberately absent, not even partially shown.
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @property
+    def _secrets(self) -> tuple[str]:
+        return (self.api_key,)
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -334,7 +594,10 @@ class BaseClient:
         return self.base_url + path
 
     def _build_request(
-        self, http: httpx.Client | httpx.AsyncClient, request: APIRequest[Any]
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        request: APIRequest[Any],
+        timeout: Timeout | _NotGiven = NOT_GIVEN,
     ) -> httpx.Request:
         return http.build_request(
             request.method,
@@ -342,18 +605,23 @@ class BaseClient:
             params=request.params or None,
             json=None if request.body is _NO_BODY else to_json(request.body),
             headers=self._headers,
-            timeout=self.timeout,
+            timeout=self.timeout if isinstance(timeout, _NotGiven) else timeout,
         )
 
-    def _status_error(self, request: APIRequest[Any], response: httpx.Response) -> APIStatusError:
+    def _status_error(
+        self, request: APIRequest[Any], response: httpx.Response, body: str
+    ) -> APIStatusError:
         return make_status_error(
             response.status_code,
-            response.text,
+            body,
             headers=response.headers,
             method=request.method,
             url=request.path,
-            secrets=(self.api_key,),
+            secrets=self._secrets,
         )
+
+    def _connection_error(self, request: APIRequest[Any], error: Exception) -> APIConnectionError:
+        return connection_error(error, request.method, self._url(request.path), self._secrets)
 
     def _retry_delay(
         self,
@@ -367,11 +635,14 @@ class BaseClient:
             request.method, attempt, self.max_retries, response=response, error=error
         )
         if delay is not None:
-            cause = f"status {response.status_code}" if response is not None else repr(error)
+            if response is not None:
+                cause = f"status {response.status_code}"
+            else:
+                cause = _shorten(redact_text(repr(error), *self._secrets), 300)
             log.info(
                 "Retrying %s %s in %.2f s (%s; retry %d of %d)",
                 request.method,
-                request.path,
+                redact_url(request.path),
                 delay,
                 cause,
                 attempt + 1,

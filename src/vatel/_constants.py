@@ -19,3 +19,8 @@ MAX_RETRY_AFTER = 60.0
 blocking a caller for minutes without telling it is the bigger surprise."""
 
 DOWNLOAD_CHUNK_SIZE = 64 * 1024
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""Bytes of an error response's body kept on the exception; the rest is not read."""
+ERROR_MESSAGE_LIMIT = 1024
+"""Characters of the server's ``error`` string kept in an exception's message."""

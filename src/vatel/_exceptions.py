@@ -20,6 +20,10 @@ Every error the SDK raises on purpose is an :class:`APIError`::
 
 Errors caused by the server (remote) and errors caused by the caller (local,
 :class:`AudioFormatError`, which is also a :class:`ValueError`) are kept apart.
+Two local errors stand outside the tree, since no request was made:
+:class:`ConfigurationError` (a :class:`ValueError`: a client was given an API key
+or base URL that cannot work) and :class:`ClientClosedError` (a
+:class:`RuntimeError`: a request on a closed client).
 No message built here contains an API key or a session token.
 """
 
@@ -36,6 +40,8 @@ __all__ = [
     "AudioFormatError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
     "ConnectionClosedError",
     "InternalServerError",
@@ -202,3 +208,16 @@ class ProtocolError(APIError):
 class AudioFormatError(APIError, ValueError):
     """Audio handed to the SDK is not in the expected format (for instance an odd
     number of PCM16 bytes, invalid base64, or an unsupported WAV encoding)."""
+
+
+class ConfigurationError(ValueError):
+    """A client was given a setting that cannot work: an API key with spaces or
+    control characters in it, or a base URL that is not an ``http(s)`` URL.
+
+    Raised when the client is built, before anything is sent. The message says
+    what is wrong and where, but never repeats the key.
+    """
+
+
+class ClientClosedError(RuntimeError):
+    """A request was made through a client (or its ``http_client``) that is closed."""

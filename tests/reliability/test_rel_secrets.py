@@ -120,11 +120,14 @@ async def test_nothing_a_user_can_print_shows_a_credential(
         assert secret not in logged
 
 
-def test_a_token_is_kept_out_of_a_bad_base_url_error() -> None:
-    client = vatel.Client(api_key="k", base_url="ftp://example.invalid")
-    with pytest.raises(ValueError) as info:
-        client.connection_url("secret-token-value", agent_id="a")
-    assert "secret-token-value" not in str(info.value)
+def test_a_bad_base_url_is_refused_before_any_token_is_used() -> None:
+    from vatel._exceptions import ConfigurationError
+
+    for cls in (vatel.Client, vatel.AsyncClient):
+        with pytest.raises(ConfigurationError) as info:
+            cls(api_key="vk_secret_key_value", base_url="ftp://example.invalid")
+        assert "ftp" in str(info.value)
+        assert_no_secret(["vk_secret_key_value"], info.value)
 
 
 # -- TLS ---------------------------------------------------------------------------------------
