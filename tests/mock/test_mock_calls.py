@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import wave
 from datetime import datetime
@@ -190,7 +191,7 @@ def _conversation_problems(call: dict[str, Any], greeting: str) -> list[str]:
     if [e["index"] for e in entries] != list(range(len(entries))):
         problems.append("indexes are not 0, 1, 2, ...")
     stamps = [_instant(e["createdAt"]) for e in entries]
-    if any(later <= earlier for earlier, later in zip(stamps, stamps[1:])):
+    if any(later <= earlier for earlier, later in itertools.pairwise(stamps)):
         problems.append("createdAt does not increase")
     if stamps and not (_instant(call["connected_at"]) <= stamps[0]):
         problems.append("an entry before the call connected")

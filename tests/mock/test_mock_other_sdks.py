@@ -83,9 +83,7 @@ async def test_agent_id_in_the_url_must_be_the_tokens(server: MockServer, flavou
     assert [s.agent_id for s in server.sessions] == [agent_id]
 
 
-async def test_version_id_in_the_url_overrides_the_tokens(
-    server: MockServer, flavour: str
-) -> None:
+async def test_version_id_in_the_url_overrides_the_tokens(server: MockServer, flavour: str) -> None:
     agent_id = server.agent_ids[0]
     active, draft = await versions_of(server, flavour, agent_id)
     token = await mint(server, flavour, agent_id=agent_id, version_id=draft, first_message="")
@@ -161,6 +159,16 @@ async def test_query_and_body_must_agree(server: MockServer, flavour: str) -> No
         json={"prompt": "Be brief."},
     )
     assert claims_of(merged.json()["token"])["parameters"] == {"prompt": "Be brief."}
+    # A null version_id in the body is absent, so the query's applies.
+    nulled = await request(
+        server,
+        flavour,
+        "POST",
+        "/v1/session-token",
+        params={"versionId": draft},
+        json={"agent_id": agent_id, "version_id": None},
+    )
+    assert claims_of(nulled.json()["token"])["version_id"] == draft
     cases: list[tuple[dict[str, str], Any, str]] = [
         ({"agentId": other}, {"agent_id": agent_id}, "agentId query parameter does not match"),
         (
@@ -172,6 +180,7 @@ async def test_query_and_body_must_agree(server: MockServer, flavour: str) -> No
         ({"agentId": agent_id, "versionId": "v2"}, None, "versionId query parameter must be"),
         ({"versionId": draft}, None, "agent_id is required"),
         ({"agentId": agent_id}, {"agent_id": agent_id, "extra": 1}, "extra is not an allowed"),
+        ({"agentId": agent_id}, {"agent_id": None}, "agent_id must not be null"),
     ]
     for params, body, message in cases:
         response = await request(
@@ -246,4 +255,3 @@ async def test_a_null_body_is_not_an_empty_one(server: MockServer, flavour: str)
     )
     assert response.status_code == 400
     assert response.json() == {"error": "request body must be a JSON object"}
-

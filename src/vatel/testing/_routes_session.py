@@ -39,8 +39,13 @@ async def _token_request(request: web.Request) -> dict[str, Any]:
     else:
         raw = await json_body(request)
     if isinstance(raw, dict):
-        # Filled in before checking, so that a body without agent_id may take the query's.
-        raw = {**raw, **{m: v for m, v in given.items() if raw.get(m) is None}}
+        # Filled in before checking, so that a body without agent_id may take the
+        # query's; a null agent_id stays an error, as it is without a query.
+        required = SESSION_TOKEN_REQUEST.required
+        missing = {
+            m: v for m, v in given.items() if m not in raw or (raw[m] is None and m not in required)
+        }
+        raw = {**raw, **missing}
     body: dict[str, Any] = check(raw, SESSION_TOKEN_REQUEST)
     for name, member in _QUERY_MEMBERS:
         if member in given and body[member] != given[member]:
