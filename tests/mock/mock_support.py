@@ -7,6 +7,7 @@ against it; without it those checks are skipped and the contract tests say why.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import json
@@ -21,6 +22,8 @@ import jsonschema
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect_sync
 
 from vatel.audio import FRAME_BYTES, silence, voice_like
 from vatel.testing import MockServer
@@ -141,6 +144,35 @@ def make_client(server: MockServer, *, checked: bool = True, **kwargs: Any) -> h
     return httpx.Client(base_url=server.base_url, event_hooks=hooks, **kwargs)
 
 
+async def _aconforms(response: httpx.Response) -> None:
+    await response.aread()
+    conforms(response)
+
+
+FLAVOURS = ("sync", "async")
+"""The two kinds of raw client a test can talk to the server with."""
+
+
+async def request(
+    server: MockServer, flavour: str, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    """One REST request with an ``httpx.Client`` (in a thread) or an
+    ``httpx.AsyncClient``, authenticated and checked against the contract."""
+    if flavour == "sync":
+
+        def send() -> httpx.Response:
+            with make_client(server) as client:
+                return client.request(method, path, **kwargs)
+
+        return await asyncio.to_thread(send)
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    hooks = {"response": [_aconforms]}
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=headers, event_hooks=hooks
+    ) as client:
+        return await client.request(method, path, **kwargs)
+
+
 # Voice helpers
 
 _WS_LOGGER = logging.getLogger("tests.mock.websockets")
@@ -206,3 +238,30 @@ def token_for(server: MockServer, agent_id: str, **body: Any) -> str:
 def connect_url(server: MockServer, agent_id: str, token: str | None = None, **extra: str) -> str:
     query = {"token": token or token_for(server, agent_id), "agentId": agent_id, **extra}
     return str(httpx.URL(server.ws_url, params=query))
+
+
+def ws_url(server: MockServer, **query: str) -> str:
+    """The voice URL with exactly ``query`` (no ``agentId`` unless given)."""
+    return str(httpx.URL(server.ws_url, params=query))
+
+
+async def handshake(flavour: str, url: str) -> tuple[int, dict[str, Any]]:
+    """Open a session at ``url`` with websockets' threading or asyncio client:
+    ``(101, first message)`` when it opens (the client then closes it), else the
+    refusal's ``(status, JSON body)``."""
+    try:
+        if flavour == "sync":
+
+            def first() -> str:
+                with ws_connect_sync(url, logger=_WS_LOGGER) as ws:
+                    return str(ws.recv(timeout=5))
+
+            raw = await asyncio.to_thread(first)
+        else:
+            async with connect(url) as ws:
+                raw = str(await asyncio.wait_for(ws.recv(), 5))
+    except InvalidStatus as exc:
+        return exc.response.status_code, json.loads(exc.response.body or b"{}")
+    message: dict[str, Any] = json.loads(raw)
+    check_message(message)
+    return 101, message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import wave
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mock_support import FLAVOURS, request
 
 from vatel.audio import SAMPLE_RATE
 from vatel.testing import MockServer
@@ -176,3 +178,107 @@ def test_recordings_differ_and_some_calls_have_none(api: httpx.Client) -> None:
         else:
             bodies.add(response.content)
     assert missing and len(bodies) > 10
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _conversation_problems(call: dict[str, Any], greeting: str) -> list[str]:
+    """What is out of conversational order in ``call``'s transcript (empty: nothing)."""
+    entries = call["transcript"]["entries"]
+    problems = []
+    if [e["index"] for e in entries] != list(range(len(entries))):
+        problems.append("indexes are not 0, 1, 2, ...")
+    stamps = [_instant(e["createdAt"]) for e in entries]
+    if any(later <= earlier for earlier, later in itertools.pairwise(stamps)):
+        problems.append("createdAt does not increase")
+    if stamps and not (_instant(call["connected_at"]) <= stamps[0]):
+        problems.append("an entry before the call connected")
+    if stamps and _instant(call["ended_at"]) < stamps[-1]:
+        problems.append("an entry after the call ended")
+    rows = list(entries)
+    if greeting and rows[:1] and rows[0].get("message") == greeting:
+        rows = rows[1:]  # the agent's opening line comes first
+    expected_role = "user"
+    pending_tool: dict[str, Any] | None = None
+    for row in rows:
+        kind = row["type"]
+        if kind == "message":
+            if pending_tool is not None:
+                problems.append(f"{row['role']} spoke before the output of a tool call")
+            if row["role"] != expected_role:
+                problems.append(f"entry {row['index']}: {row['role']}, expected {expected_role}")
+            expected_role = "assistant" if row["role"] == "user" else "user"
+        elif kind == "tool_call":
+            if expected_role != "assistant":
+                problems.append(f"entry {row['index']}: a tool call that answers nobody")
+            pending_tool = row["toolCall"]
+            if _instant(pending_tool["endedAt"]) < _instant(pending_tool["startedAt"]):
+                problems.append(f"entry {row['index']}: tool call ends before it starts")
+        elif kind == "tool_call_output":
+            if pending_tool is None:
+                problems.append(f"entry {row['index']}: output of no tool call")
+            elif row["toolCallOutput"] != pending_tool["output"]:
+                problems.append(f"entry {row['index']}: output of another tool call")
+            pending_tool = None
+    if expected_role != "user":
+        problems.append("the caller's last line got no answer")
+    return problems
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_seeded_transcripts_are_in_conversational_order(
+    server: MockServer, flavour: str
+) -> None:
+    listed = await request(server, flavour, "GET", "/v1/calls", params={"page_size": 100})
+    calls = [c for c in listed.json()["calls"] if c.get("transcript")]
+    agents = (await request(server, flavour, "GET", "/v1/agents")).json()
+    greetings = {a["id"]: a["first_message"] for a in agents}
+    assert len(calls) > 10
+    kinds = set()
+    for call in calls:
+        got = (await request(server, flavour, "GET", f"/v1/calls/{call['id']}")).json()
+        assert got["transcript"] == call["transcript"]
+        assert _conversation_problems(got, greetings[got["agent_id"]]) == [], got["id"]
+        kinds |= {e["type"] for e in got["transcript"]["entries"]}
+        tool_ids = [
+            e["toolCall"]["callId"] for e in got["transcript"]["entries"] if "toolCall" in e
+        ]
+        assert len(set(tool_ids)) == len(tool_ids)
+    # The seed exercises tools, and both calls that open with a greeting and calls that do not.
+    assert {"message", "tool_call", "tool_call_output"} <= kinds
+    openers = {c["transcript"]["entries"][0]["role"] for c in calls}
+    assert openers == {"user", "assistant"}
+
+
+def test_the_order_check_catches_an_answer_before_the_question() -> None:
+    # The check above would pass anything if it were broken; here it must not.
+    call = {
+        "connected_at": "2025-01-01T00:00:00.000Z",
+        "ended_at": "2025-01-01T00:10:00.000Z",
+        "transcript": {
+            "entries": [
+                {
+                    "index": 0,
+                    "role": "assistant",
+                    "type": "message",
+                    "message": "Sure, what's the order number?",
+                    "createdAt": "2025-01-01T00:00:01.000Z",
+                },
+                {
+                    "index": 1,
+                    "role": "user",
+                    "type": "message",
+                    "message": "Hi, I'd like to check on my order.",
+                    "createdAt": "2025-01-01T00:00:01.000Z",
+                },
+            ]
+        },
+    }
+    assert _conversation_problems(call, greeting="") == [
+        "createdAt does not increase",
+        "entry 0: assistant, expected user",
+        "the caller's last line got no answer",
+    ]

@@ -132,7 +132,6 @@ async def test_handshake_refusals(server: MockServer) -> None:
     base = server.ws_url
     cases = [
         (f"{base}?agentId={agent_id}", 400, "token query parameter is required"),
-        (f"{base}?token={token}", 400, "agentId query parameter is required"),
         (f"{base}?token={token}&agentId=abc", 400, "agentId must be a UUID"),
         (f"{base}?token={token}&agentId={agent_id}&versionId=v2", 400, "versionId must be a UUID"),
         (f"{base}?token=garbage&agentId={agent_id}", 401, "invalid session token"),
@@ -142,7 +141,7 @@ async def test_handshake_refusals(server: MockServer) -> None:
             401,
             "session token expired",
         ),
-        (connect_url(server, server.agent_ids[1], token), 403, "issued for another agent"),
+        (connect_url(server, server.agent_ids[1], token), 400, "does not match the session token"),
         (
             connect_url(
                 server, server.foreign_agent_id, server.issue_token(server.foreign_agent_id)

