@@ -19,11 +19,13 @@ _QUALITY = "HQ"
 
 @lru_cache(maxsize=1)
 def _modules() -> tuple[Any, Any] | None:
+    # soxr first: when it is missing, numpy (heavy to import) is not loaded for nothing.
     try:
-        import numpy
         import soxr  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         return None
+    import numpy  # a dependency of soxr
+
     return numpy, soxr
 
 
