@@ -4,9 +4,11 @@ the contract (``../shared/vatel-openapi.json``) requires of it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -19,9 +21,17 @@ from vatel import types
 SDK_REQUIRED_EXTRAS = {"id"}
 
 
-def contract_schemas() -> dict[str, Any]:
-    from conftest import CONTRACT_PATH as path  # honours VATEL_OPENAPI
+# Where the root conftest looks for it too.
+CONTRACT_PATH = Path(
+    os.environ.get(
+        "VATEL_OPENAPI",
+        Path(__file__).resolve().parents[1].parent / "shared" / "vatel-openapi.json",
+    )
+)
 
+
+def contract_schemas() -> dict[str, Any]:
+    path = CONTRACT_PATH
     if not path.exists():
         pytest.skip(f"the API contract is not at {path}")
     schemas: dict[str, Any] = json.loads(path.read_text())["components"]["schemas"]
