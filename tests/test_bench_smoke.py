@@ -50,7 +50,11 @@ def run_bench(name: str, tmp_path: Path) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize(
+    "name",
+    # Cold start spawns a dozen interpreters and workers: the longest of them.
+    [pytest.param(n, marks=pytest.mark.slow) if n == "coldstart" else n for n in sorted(EXPECTED)],
+)
 def test_benchmark_runs_and_reports_both_sides(name: str, tmp_path: Path) -> None:
     if name == "resample":
         pytest.importorskip("soxr")
