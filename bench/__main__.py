@@ -9,12 +9,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import imports, memory, receive, rest, send, sessions
+from . import coldstart, imports, memory, receive, resample, rest, send, sessions
 from ._common import Row, log, table
 from ._machine import CpuMonitor, describe, summary
 from ._server import ServerProcess
 
-BENCHMARKS = ("receive", "send", "sessions", "imports", "memory", "rest")
+BENCHMARKS = (
+    "receive",
+    "send",
+    "sessions",
+    "imports",
+    "memory",
+    "rest",
+    "coldstart",
+    "resample",
+)
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
@@ -30,6 +39,10 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_repeats": 3,
         "rest_requests": 2000,
         "rest_repeats": 5,
+        "coldstart_repeats": 15,
+        "warm_repeats": 5,
+        "resample_repeats": 5,
+        "resample_seconds": 10.0,
     },
     "quick": {
         "receive_frames": 30_000,
@@ -44,6 +57,10 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_repeats": 1,
         "rest_requests": 500,
         "rest_repeats": 2,
+        "coldstart_repeats": 5,
+        "warm_repeats": 2,
+        "resample_repeats": 2,
+        "resample_seconds": 10.0,
     },
     "tiny": {
         "receive_frames": 2_000,
@@ -58,6 +75,10 @@ SIZES: dict[str, dict[str, Any]] = {
         "memory_repeats": 1,
         "rest_requests": 20,
         "rest_repeats": 1,
+        "coldstart_repeats": 1,
+        "warm_repeats": 1,
+        "resample_repeats": 1,
+        "resample_seconds": 0.5,
     },
 }
 
@@ -172,6 +193,10 @@ def run_benchmark(name: str, server: ServerProcess, sizes: dict[str, Any]) -> li
         )
     if name == "rest":
         return rest.run(requests=sizes["rest_requests"], repeats=sizes["rest_repeats"])
+    if name == "coldstart":
+        return coldstart.run(repeats=sizes["coldstart_repeats"], warm_repeats=sizes["warm_repeats"])
+    if name == "resample":
+        return resample.run(repeats=sizes["resample_repeats"], seconds=sizes["resample_seconds"])
     raise ValueError(name)
 
 

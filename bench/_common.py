@@ -242,9 +242,13 @@ class Row:
     paired: list[float] | None = None
     """SDK/baseline ratios of runs made back to back; the ratio is then their median,
     which drifting machine load disturbs less than a ratio of two medians."""
+    show_ratio: bool = True
+    """False for figures whose ratio means nothing (decibels)."""
 
     @property
     def ratio(self) -> float:
+        if not self.show_ratio:
+            return math.nan
         if self.paired:
             return median(self.paired)
         if not self.baseline or math.isnan(self.baseline) or math.isnan(self.sdk):
@@ -306,7 +310,7 @@ def table(rows: Sequence[Row], markdown: bool = False) -> str:
             r.unit,
             fmt(r.baseline),
             fmt(r.sdk),
-            "n/a" if math.isnan(r.ratio) else f"{r.ratio:.2f}x",
+            "-" if not r.show_ratio else "n/a" if math.isnan(r.ratio) else f"{r.ratio:.2f}x",
             r.target_text,
             r.verdict,
         ]

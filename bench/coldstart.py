@@ -1,0 +1,280 @@
+"""Cold start: from a fresh interpreter to a session token in hand, and the first
+REST call of a process that is already running.
+
+**Cold start.** Each variant is a new interpreter that mints one session token
+from the embedded mock server (``vatel.testing``, in a process of its own) and
+exits: a hand-written ``httpx.post`` script (the baseline), ``vatel.Client``,
+``vatel.AsyncClient`` under ``asyncio.run``, and the ``vatel token`` command
+line (run as its console script does: ``from vatel._cli import main``).
+``python -c pass`` is shown for reference: the interpreter alone. Every run is
+timed by the CPU time the child used (``getrusage`` of the reaped child; the
+headline figure) and from spawn to exit in the parent (wall clock). Variants run interleaved, with
+warm bytecode caches (a temporary ``PYTHONPYCACHEPREFIX``); the ratios are
+medians of the per-repeat ratios to the httpx script.
+
+**First call in a warm process.** A worker that has imported ``vatel`` and built
+a ``Client`` times its first ``agents.list()``, then the next ones; the row
+compares the first with the median of the following calls. The same for bare
+``httpx`` GETs of the same URL shows what the first connection itself costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ._common import ROOT, Row, log, median, repeat_interleaved, run_worker
+from ._mock import MockProcess
+
+_AGENT_ENV = "BENCH_AGENT_ID"
+
+_HTTPX = """
+import os, httpx
+r = httpx.post(
+    os.environ["VATEL_BASE_URL"] + "/v1/session-token",
+    json={"agent_id": os.environ["BENCH_AGENT_ID"]},
+    headers={"Authorization": f"Bearer {os.environ['VATEL_API_KEY']}"},
+)
+r.raise_for_status()
+assert r.json()["token"]
+"""
+
+_SDK_SYNC = """
+import os, vatel
+with vatel.Client(api_key=os.environ["VATEL_API_KEY"], base_url=os.environ["VATEL_BASE_URL"]) as c:
+    assert c.session_token(os.environ["BENCH_AGENT_ID"]).token
+"""
+
+_SDK_ASYNC = """
+import asyncio, os, vatel
+async def main():
+    async with vatel.AsyncClient(
+        api_key=os.environ["VATEL_API_KEY"], base_url=os.environ["VATEL_BASE_URL"]
+    ) as c:
+        assert (await c.session_token(os.environ["BENCH_AGENT_ID"])).token
+asyncio.run(main())
+"""
+
+# What the installed ``vatel`` console script runs.
+_CLI = "import sys\nfrom vatel._cli import main\nsys.exit(main())"
+
+COMMANDS: dict[str, list[str]] = {
+    "pass": ["-c", "pass"],
+    "httpx": ["-c", _HTTPX],
+    "sdk-sync": ["-c", _SDK_SYNC],
+    "sdk-async": ["-c", _SDK_ASYNC],
+    "cli": ["-c", _CLI, "token"],
+}
+VARIANTS = tuple(COMMANDS)
+
+# Calls timed after the first one in the warm-process measurement.
+FOLLOWING_CALLS = 20
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def spawn(variant: str, env: dict[str, str], agent_id: str) -> dict[str, Any]:
+    """Run one variant in a fresh interpreter: its wall and CPU seconds."""
+    argv = [sys.executable, *COMMANDS[variant]]
+    if variant == "cli":
+        argv.append(agent_id)
+    cpu0 = _child_cpu()
+    wall0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - wall0
+    cpu = _child_cpu() - cpu0
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold start {variant} failed: {proc.stderr[-2000:]}")
+    if variant == "cli" and proc.stdout.strip().count(".") != 2:
+        raise RuntimeError("vatel token printed no token")
+    return {"wall": wall, "cpu": cpu}
+
+
+def _warm_sync(info: dict[str, Any], sdk: bool) -> list[float]:
+    import httpx
+
+    if sdk:
+        import vatel
+
+        client = vatel.Client(api_key=info["api_key"], base_url=info["base_url"], max_retries=0)
+
+        def call() -> None:
+            client.agents.list()
+    else:
+        http = httpx.Client()
+        url = f"{info['base_url']}/v1/agents"
+        headers = {"Authorization": f"Bearer {info['api_key']}"}
+
+        def call() -> None:
+            response = http.get(url, headers=headers)
+            response.raise_for_status()
+            response.json()
+
+    times = []
+    for _ in range(1 + FOLLOWING_CALLS):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+async def _warm_async(info: dict[str, Any], sdk: bool) -> list[float]:
+    import httpx
+
+    if sdk:
+        import vatel
+
+        client = vatel.AsyncClient(
+            api_key=info["api_key"], base_url=info["base_url"], max_retries=0
+        )
+
+        async def call() -> None:
+            await client.agents.list()
+    else:
+        http = httpx.AsyncClient()
+        url = f"{info['base_url']}/v1/agents"
+        headers = {"Authorization": f"Bearer {info['api_key']}"}
+
+        async def call() -> None:
+            response = await http.get(url, headers=headers)
+            response.raise_for_status()
+            response.json()
+
+    times = []
+    for _ in range(1 + FOLLOWING_CALLS):
+        t0 = time.perf_counter()
+        await call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def first_call(spec: dict[str, Any]) -> dict[str, Any]:
+    """Worker: seconds of the first call and of the ones after it."""
+    mode, sdk, info = spec["mode"], spec["sdk"], spec["info"]
+    times = _warm_sync(info, sdk) if mode == "sync" else asyncio.run(_warm_async(info, sdk))
+    return {"first": times[0], "following": median(times[1:])}
+
+
+def run(*, repeats: int = 15, warm_repeats: int = 5) -> list[Row]:
+    log(f"cold start: {repeats} interleaved fresh interpreters per variant")
+    with MockProcess() as mock, tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
+        info = mock.info
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(
+            PYTHONPYCACHEPREFIX=cache,
+            VATEL_API_KEY=info["api_key"],
+            VATEL_BASE_URL=info["base_url"],
+            **{_AGENT_ENV: info["agent_id"]},
+        )
+        env.pop("PYTHONASYNCIODEBUG", None)
+        if repeats > 1:  # warm the bytecode cache and the server (not for a smoke run)
+            for variant in VARIANTS:
+                spawn(variant, env, info["agent_id"])
+
+        def one(variant: str, rep: int) -> dict[str, Any]:
+            result = spawn(variant, env, info["agent_id"])
+            log(
+                f"  cold {variant:<9} rep {rep + 1}: {result['wall'] * 1e3:6.0f} ms wall, "
+                f"{result['cpu'] * 1e3:6.0f} ms CPU"
+            )
+            return result
+
+        cold = repeat_interleaved(VARIANTS, repeats, one)
+
+        log(f"first call in a warm process: {warm_repeats} workers per variant")
+        warm_variants = ("sync-bare", "sync-sdk", "async-bare", "async-sdk")
+
+        def warm_one(variant: str, rep: int) -> dict[str, Any]:
+            mode, side = variant.split("-")
+            spec = {"mode": mode, "sdk": side == "sdk", "info": info}
+            result: dict[str, Any] = run_worker("coldstart", "first_call", spec)
+            log(
+                f"  warm {variant:<10} rep {rep + 1}: first {result['first'] * 1e3:6.1f} ms, "
+                f"then {result['following'] * 1e3:5.2f} ms"
+            )
+            return result
+
+        warm = repeat_interleaved(warm_variants, warm_repeats, warm_one)
+    return _rows(cold, warm)
+
+
+def _paired(runs: dict[str, list[dict[str, Any]]], variant: str, key: str = "wall") -> list[float]:
+    return [s[key] / b[key] for b, s in zip(runs["httpx"], runs[variant], strict=True)]
+
+
+def _rows(
+    cold: dict[str, list[dict[str, Any]]], warm: dict[str, list[dict[str, Any]]]
+) -> list[Row]:
+    def ms(variant: str, key: str = "wall") -> float:
+        return median([r[key] * 1e3 for r in cold[variant]])
+
+    # CPU time leads: on a shared machine it is what other processes disturb least
+    # (start-up is single-threaded); wall-clock figures follow as details.
+    rows = []
+    for variant, label, target in (
+        ("sdk-sync", "vatel.Client", 1.1),
+        ("sdk-async", "vatel.AsyncClient", 1.1),
+        ("cli", "vatel token (CLI)", 1.2),
+    ):
+        rows.append(
+            Row(
+                f"cold start to a token: {label} vs httpx script",
+                "ms CPU",
+                ms("httpx", "cpu"),
+                ms(variant, "cpu"),
+                target=target,
+                lower_is_better=True,
+                paired=_paired(cold, variant, "cpu"),
+                details={"runs": cold} if variant == "sdk-sync" else {},
+            )
+        )
+        rows.append(
+            Row(
+                f"  wall clock, {label} vs httpx script",
+                "ms",
+                ms("httpx"),
+                ms(variant),
+                lower_is_better=True,
+                paired=_paired(cold, variant),
+            )
+        )
+    rows.append(Row("  python -c pass vs httpx script", "ms", ms("httpx"), ms("pass")))
+    for mode in ("sync", "async"):
+        for side, target in (("sdk", 1.5), ("bare", None)):
+            runs = warm[f"{mode}-{side}"]
+            name = "agents.list()" if side == "sdk" else "httpx GET /v1/agents"
+            rows.append(
+                Row(
+                    f"{'' if side == 'sdk' else '  '}first {name} in a warm process vs the next,"
+                    f" {mode}",
+                    "ms",
+                    median([r["following"] * 1e3 for r in runs]),
+                    median([r["first"] * 1e3 for r in runs]),
+                    target=target,
+                    lower_is_better=True,
+                    paired=[r["first"] / r["following"] for r in runs],
+                    details={"runs": runs} if side == "sdk" else {},
+                )
+            )
+    for mode in ("sync", "async"):
+        bare, sdk = warm[f"{mode}-bare"], warm[f"{mode}-sdk"]
+        rows.append(
+            Row(
+                f"  first agents.list() vs first httpx GET, warm process, {mode}",
+                "ms",
+                median([r["first"] * 1e3 for r in bare]),
+                median([r["first"] * 1e3 for r in sdk]),
+                lower_is_better=True,
+                paired=[s["first"] / b["first"] for b, s in zip(bare, sdk, strict=True)],
+            )
+        )
+    return rows
