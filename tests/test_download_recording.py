@@ -18,7 +18,7 @@ import pytest
 
 import vatel
 from _support import Api
-from vatel._download import ResponseTooLargeError
+from vatel import ResponseTooLargeError
 from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio

@@ -197,9 +197,9 @@ class TestHandshakeRefusals:
         for text in (str(info.value), repr(info.value), info.value.body or "", info.value.message):
             assert expired not in text
 
-    def test_token_for_another_agent_is_403(self, client: vatel.Client) -> None:
+    def test_token_for_another_agent_is_400(self, client: vatel.Client) -> None:
         token = client.session_token(new_agent(client))
-        with pytest.raises(vatel.PermissionDeniedError):
+        with pytest.raises(vatel.BadRequestError):
             client.connect(token, agent_id=new_agent(client))
 
     def test_deleted_agent_is_404(self, client: vatel.Client) -> None:

@@ -304,7 +304,9 @@ class TestSecrets:
         assert url.startswith("ws://") and "token=tok.en" in url
         assert "agentId=a%2Fb" in url and "versionId=v+1" in url
         https = vatel.Client(api_key="k", base_url="https://api.example.com/base/")
-        assert https.connection_url("t").startswith("wss://api.example.com/base/v1/connection?")
+        assert https.connection_url("t", agent_id="a").startswith(
+            "wss://api.example.com/base/v1/connection?"
+        )
 
 
 class TestTypeHints:

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         AudioFormatError,
         AuthenticationError,
         BadRequestError,
+        ClientClosedError,
+        ConfigurationError,
         ConflictError,
         ConnectionClosedError,
         InternalServerError,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         ProtocolError,
         RateLimitError,
+        ResponseTooLargeError,
     )
     from ._protocol import SessionState
     from ._session_token import SessionToken
@@ -72,6 +75,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Client",
+    "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
     "ConnectOptions",
     "Connection",
@@ -85,6 +90,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "ResponseAudio",
+    "ResponseTooLargeError",
     "ResponseText",
     "SessionEnded",
     "SessionStarted",
@@ -110,6 +116,8 @@ _EXCEPTIONS = (
     "AudioFormatError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
     "ConnectionClosedError",
     "InternalServerError",
@@ -117,6 +125,7 @@ _EXCEPTIONS = (
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "ResponseTooLargeError",
 )
 _EVENTS = (
     "Event",

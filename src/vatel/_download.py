@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import httpx
 
-from ._exceptions import APIConnectionError, APIError
+from ._exceptions import APIConnectionError, ResponseTooLargeError
 
 __all__ = [
     "Destination",
@@ -34,28 +34,6 @@ _NEW_FILE_MODE = 0o666
 """What ``open()`` creates a file with, before the umask (and any default ACL)."""
 
 _TEMP_ATTEMPTS = 100
-
-
-class ResponseTooLargeError(APIError):
-    """A download was larger than the caller's ``max_bytes``; nothing was kept.
-
-    ``limit`` is the caller's limit; ``size`` the size the server announced, or
-    ``None`` when it announced none and the download was stopped past the limit.
-    """
-
-    limit: int
-    size: int | None
-
-    def __init__(self, limit: int, size: int | None) -> None:
-        if size is None:
-            message = f"Download stopped: more than max_bytes={limit:,} bytes arrived."
-        else:
-            message = (
-                f"Download refused: the server announced {size:,} bytes, over max_bytes={limit:,}."
-            )
-        super().__init__(message)
-        self.limit = limit
-        self.size = size
 
 
 class MemoryDestination(io.BytesIO):

@@ -49,6 +49,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "status_error_class",
 ]
 
@@ -221,3 +222,25 @@ class ConfigurationError(ValueError):
 
 class ClientClosedError(RuntimeError):
     """A request was made through a client (or its ``http_client``) that is closed."""
+
+
+class ResponseTooLargeError(APIError):
+    """A download was larger than the caller's ``max_bytes``; nothing was kept.
+
+    ``limit`` is the caller's limit; ``size`` the size the server announced, or
+    ``None`` when it announced none and the download was stopped past the limit.
+    """
+
+    limit: int
+    size: int | None
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        if size is None:
+            message = f"Download stopped: more than max_bytes={limit:,} bytes arrived."
+        else:
+            message = (
+                f"Download refused: the server announced {size:,} bytes, over max_bytes={limit:,}."
+            )
+        super().__init__(message)
+        self.limit = limit
+        self.size = size

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .._exceptions import APIConnectionError, APIError, APIStatusError
+from .._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    ClientClosedError,
+    ConfigurationError,
+)
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -120,7 +126,7 @@ class _Group(click.Group):
             settings = ctx.find_object(Settings) or Settings()
             click.echo(error_line(exc, settings.resolved_base_url), err=True)
             raise click.exceptions.Exit(1) from None
-        except OSError as exc:
+        except (OSError, ConfigurationError, ClientClosedError) as exc:
             click.echo(f"Error: {exc}", err=True)
             raise click.exceptions.Exit(1) from None
 
