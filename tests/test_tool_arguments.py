@@ -175,3 +175,24 @@ def test_string_annotations_resolve_and_bad_ones_fail_at_registration() -> None:
     with pytest.raises(TypeError, match=r"'thing'.*cannot be validated"):
         tools.add("strange", strange)
     assert sorted(tools) == ["count"]
+
+
+class Strict(pydantic.BaseModel):
+    code: str
+
+    @pydantic.field_validator("code")
+    @classmethod
+    def no_lookups(cls, value: str) -> str:
+        raise LookupError("validator bug")  # not a ValueError: pydantic lets it through
+
+
+def test_a_validator_that_breaks_still_answers_the_agent(answer: Any) -> None:
+    tools = vatel.ToolRouter()
+
+    def check(item: Strict) -> str:
+        return "ok"
+
+    tools.add("check", check)
+    output = json.loads(answer(tools, tool_call("check", item={"code": "x"})))
+    expected = "Tool 'check': argument 'item' could not be validated (LookupError)."
+    assert output == {"error": expected}

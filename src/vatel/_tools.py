@@ -222,6 +222,10 @@ class _Parameter:
             first = exc
         except RecursionError:
             raise ToolArgumentError(f"argument {self.name!r} is nested too deeply") from None
+        except Exception as exc:  # a validator of the app's own that raised something else
+            raise ToolArgumentError(
+                f"argument {self.name!r} could not be validated ({type(exc).__name__})"
+            ) from None
         if isinstance(value, str):
             # Agents often send a list or an object as its JSON text.
             with contextlib.suppress(ValidationError, RecursionError):
