@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import vatel
+from vatel._tools import ToolError
 from vatel.audio import FRAME_BYTES, silence, voice_like
 from vatel.testing import MockServer
 
@@ -56,6 +57,29 @@ class TestRegistration:
             tools.add("", lambda: None)
         with pytest.raises(TypeError):
             tools.add("x", "not callable")  # type: ignore[arg-type]
+        tools.add("taken", lambda: None)
+        with pytest.raises(ValueError, match="'taken' is already registered"):
+            tools.add("taken", lambda: None)
+        for bad in (0, -1, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="timeout"):
+                tools.add(f"t{bad}", lambda: None, timeout=bad)
+            with pytest.raises(ValueError, match="timeout"):
+                vatel.ToolRouter(timeout=bad)
+        with pytest.raises(TypeError, match="timeout"):
+            tools.add("s", lambda: None, timeout="5")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="positional-only"):
+            tools.add("p", lambda a, /: a)
+        assert sorted(tools) == ["taken"], "a refused registration leaves nothing behind"
+
+    def test_timeouts_default_to_the_router_and_can_be_set_per_tool(self) -> None:
+        tools = vatel.ToolRouter()
+        assert tools.timeout == 30.0
+        tools.add("default", lambda: None)
+        tools.add("quick", lambda: None, timeout=5)
+        tools.add("unlimited", lambda: None, timeout=None)
+        limits = {name: tools._tools[name].timeout for name in tools}
+        assert limits == {"default": 30.0, "quick": 5.0, "unlimited": None}
+        assert vatel.ToolRouter(timeout=None).timeout is None
 
 
 class TestCall:
@@ -116,18 +140,58 @@ class TestCall:
 
         @tools.tool()
         def explode() -> str:
-            raise RuntimeError("database down")
+            raise RuntimeError("connection to db-prod-3 refused")
 
         tools.add("count", lambda n: n)
         failed = json.loads(tools.call(call("explode")))
-        assert failed == {"error": "Tool 'explode' failed: RuntimeError: database down"}
-        assert any("explode" in r.getMessage() and r.exc_info for r in caplog.records)
+        assert failed == {"error": "Tool 'explode' failed."}, "no internal detail for the agent"
+        (logged,) = [r for r in caplog.records if "explode" in r.getMessage()]
+        assert logged.levelno == logging.ERROR and logged.exc_info, "the full failure is logged"
+        assert "db-prod-3" in str(logged.exc_info[1])
         unknown = json.loads(tools.call(call("nope")))
         assert unknown == {"error": "Unknown tool 'nope'."}
         bad = json.loads(tools.call(call("count", ("n", "number", "many"))))
         assert "should be a number" in bad["error"]
         missing = json.loads(tools.call(call("count")))
-        assert "TypeError" in missing["error"]
+        assert missing == {"error": "Tool 'count' is missing required argument(s): 'n'."}
+        assert tools.stats.failed == 1 and tools.stats.started == 1
+
+    def test_a_tool_error_speaks_to_the_agent_and_on_error_chooses_the_rest(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        seen: list[tuple[str, str]] = []
+
+        def on_error(failed: vatel.ToolCall, exc: Exception) -> object:
+            seen.append((failed.tool_name, type(exc).__name__))
+            return {"error": "Sorry, the booking system is down.", "retry": True}
+
+        tools = vatel.ToolRouter(on_error=on_error)
+
+        @tools.tool()
+        def book() -> str:
+            raise ToolError("No table is free at eight; try nine.")
+
+        @tools.tool()
+        def crash() -> str:
+            raise KeyError("internal")
+
+        assert json.loads(tools.call(call("book"))) == {
+            "error": "No table is free at eight; try nine."
+        }
+        assert json.loads(tools.call(call("crash"))) == {
+            "error": "Sorry, the booking system is down.",
+            "retry": True,
+        }
+        assert seen == [("crash", "KeyError")], "on_error sees failures, not ToolError"
+
+        def broken_on_error(failed: vatel.ToolCall, exc: Exception) -> object:
+            raise RuntimeError("handler bug")
+
+        fallback = vatel.ToolRouter(on_error=broken_on_error)
+        fallback.add("crash", crash)
+        with caplog.at_level(logging.ERROR, logger="vatel"):
+            assert json.loads(fallback.call(call("crash"))) == {"error": "Tool 'crash' failed."}
+        assert any("on_error" in r.getMessage() for r in caplog.records)
 
     def test_a_coroutine_handler_works_from_sync_code(self) -> None:
         tools = vatel.ToolRouter()
@@ -241,9 +305,7 @@ class TestRun:
             await conn.run(tools=tools, on_event=on_event)
         assert seen[0] == "session_started" and seen[-1] == "session_ended"
         (output,) = server.sessions[-1].tool_outputs
-        assert json.loads(output.output) == {
-            "error": "Tool 'flaky' failed: ValueError: upstream timeout"
-        }
+        assert json.loads(output.output) == {"error": "Tool 'flaky' failed."}
 
     async def test_run_without_tools_leaves_tool_calls_to_on_event(
         self, async_client: vatel.AsyncClient, server: MockServer, caplog: pytest.LogCaptureFixture
