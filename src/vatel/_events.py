@@ -6,8 +6,9 @@ objects; a message type this SDK does not know arrives as :class:`UnknownEvent`.
 
 from __future__ import annotations
 
-import binascii
+import base64
 import importlib
+import json
 import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,18 +32,29 @@ __all__ = [
 ]
 
 
-def _optional_b64decode() -> Callable[..., bytes] | None:
+def _strict_b64decode() -> Callable[..., bytes]:
     # pybase64 (the speedups extra) decodes with SIMD, several times faster than
-    # binascii; it is used only for strictly valid base64, so results never differ.
+    # binascii; both accept exactly the strict alphabet with padding.
     try:
         module = importlib.import_module("pybase64")
     except ImportError:  # pragma: no cover - depends on the environment
-        return None
+        return base64.b64decode
     decode: Callable[..., bytes] = module.b64decode
     return decode
 
 
-_fast_b64decode = _optional_b64decode()
+_b64decode = _strict_b64decode()
+
+
+def _whole_samples(audio: str) -> bool:
+    """Whether base64 text of this length and padding decodes to an even number
+    of bytes (whole PCM16 samples), without decoding it."""
+    size = len(audio)
+    if size % 4:
+        return False
+    padding = 2 if audio.endswith("==") else 1 if audio.endswith("=") else 0
+    return (size // 4 * 3 - padding) % 2 == 0
+
 
 # Values from the server can be huge or nested a thousand levels deep; their
 # repr stays short and never recurses far.
@@ -75,18 +87,28 @@ class ResponseAudio:
 
     @property
     def pcm(self) -> bytes:
-        """The decoded PCM16 bytes of this chunk."""
-        if _fast_b64decode is not None:
-            try:
-                return _fast_b64decode(self.audio, validate=True)
-            except ValueError:
-                pass  # Not strict base64: the lenient stdlib decoder has the last word.
+        """The decoded PCM16 bytes of this chunk.
+
+        Raises :class:`vatel.ProtocolError` when ``audio`` is not strict base64
+        of whole 16-bit samples: the server's fault, not the caller's.
+        """
         try:
-            return binascii.a2b_base64(self.audio)
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(
-                f"response_audio carries invalid base64 audio: {exc}", frame=self.audio
-            ) from None
+            pcm = _b64decode(self.audio, validate=True)
+        except ValueError:  # binascii.Error included; also non-ASCII text
+            problem = "is not valid base64"
+        else:
+            if not len(pcm) & 1:
+                return pcm
+            problem = "decodes to an odd number of bytes"
+        raise ProtocolError(
+            f"response_audio carries audio that {problem} ({len(self.audio)} characters).",
+            frame=self._frame(),
+        )
+
+    def _frame(self) -> str:
+        """This chunk as the frame it came in (for errors)."""
+        data = {"turn_id": self.turn_id, "audio": self.audio, "is_final": self.is_final}
+        return json.dumps({"type": self.type, "data": data})
 
     def __repr__(self) -> str:
         return (
