@@ -8,11 +8,12 @@ neither parses or builds a frame itself.
 Session states, and what each server message does in each (``_TRANSITIONS``)::
 
                       session_started   session_ended   tool_call   anything else
-    OPEN              → STARTED         → ENDED         kept        kept
-    STARTED           refused           → ENDED         kept        kept
+    OPEN              → STARTED         → ENDED         pending     kept
+    STARTED           refused           → ENDED         pending     kept
     ENDED             refused           kept            refused     kept
 
-"kept" delivers the event and leaves the state as it is; "refused" raises
+"kept" delivers the event and leaves the state as it is, "pending" also records
+the call until it is answered (at most ``max_pending_tool_calls``); "refused" raises
 :class:`ProtocolError` and changes nothing (a second ``session_started`` never
 replaces the session id, and a tool call nobody may answer any more is not
 handed out). Once the session has ended, every client command raises
@@ -22,7 +23,8 @@ Frames are ``{"type": str, "data": object}``. A frame that is not JSON, not an
 object, lacks ``type``, or carries ``data`` the contract does not allow for a
 known type raises :class:`ProtocolError` and leaves the state untouched, so the
 session can go on. An unknown ``type`` becomes an :class:`UnknownEvent`, and
-members a known type does not define are ignored.
+members a known type does not define are ignored. Audio base64 is checked
+when it is decoded (:attr:`ResponseAudio.pcm`), so forwarding it costs nothing.
 
 Decoding is the same whichever JSON parser runs: orjson (the speedups extra)
 reads only what it reads exactly like the standard library — a well-formed
@@ -59,7 +61,6 @@ from ._events import (
     ToolCallArgument,
     UnknownEvent,
     _short_repr,
-    _whole_samples,
 )
 from ._exceptions import AudioFormatError, ConnectionClosedError, ProtocolError
 from ._serialize import tool_output_text
@@ -174,7 +175,13 @@ def _without_lone_surrogates(value: Any) -> Any:
 
 
 def _parse(frame: str) -> Any:
-    """The stdlib's reading of a frame, lone surrogates replaced."""
+    """The stdlib's reading of a frame, lone surrogates replaced.
+
+    orjson refuses lone surrogates, so they always come this way.
+    """
+    # A WebSocket text frame is UTF-8 and cannot carry a raw surrogate; a caller can.
+    if not frame.isascii() and _LONE_SURROGATE.search(frame) is not None:
+        frame = _replace_surrogates(frame)
     try:
         message = _json_loads(frame)
     except RecursionError:
@@ -229,21 +236,14 @@ def _session_started(data: dict[str, Any]) -> SessionStarted:
 
 
 def _response_audio(data: dict[str, Any]) -> ResponseAudio:
-    # SessionProtocol.receive builds well-formed chunks itself; this says what is wrong.
-    turn_id = _get(data, "response_audio", "turn_id", str)
-    audio: str = _get(data, "response_audio", "audio", str)
-    is_final = _get(data, "response_audio", "is_final", bool)
-    if len(audio) % 4:
-        raise _invalid(
-            "response_audio",
-            f"data.audio is not padded base64 ({len(audio)} characters, not a multiple of 4)",
-        )
-    if not _whole_samples(audio):
-        raise _invalid(
-            "response_audio",
-            "data.audio decodes to an odd number of bytes; PCM16 samples are 2 bytes each",
-        )
-    return ResponseAudio(turn_id, audio, is_final)
+    # SessionProtocol.receive builds well-formed chunks itself; this says what is
+    # wrong, or builds a chunk whose other members needed the stdlib's reading.
+    # The base64 is checked by ResponseAudio.pcm, when it is decoded.
+    return ResponseAudio(
+        _get(data, "response_audio", "turn_id", str),
+        _get(data, "response_audio", "audio", str),
+        _get(data, "response_audio", "is_final", bool),
+    )
 
 
 def _response_text(data: dict[str, Any]) -> ResponseText:
@@ -444,9 +444,6 @@ class SessionProtocol:
         """
         if type(frame) is not str:
             frame = _text(frame)
-        # A WebSocket text frame is UTF-8 and cannot carry a raw surrogate; a caller can.
-        if not frame.isascii() and _LONE_SURROGATE.search(frame) is not None:
-            frame = _replace_surrogates(frame)
         message: Any = None
         fast = False
         if _fast_loads is not None and frame.startswith(_AUDIO_FRAME_STARTS):
@@ -468,16 +465,15 @@ class SessionProtocol:
                     type(turn_id) is str
                     and type(audio) is str
                     and type(is_final) is bool
-                    # Whole 16-bit samples, told by the length: 8k characters and no
-                    # padding is a multiple of 6 bytes; anything else is worked out.
-                    and ((not len(audio) & 7 and audio[-1:] != "=") or _whole_samples(audio))
-                    # orjson reads differently only integers beyond 64 bits (a chunk has
-                    # none) and nesting near the stdlib's depth limit, which takes more
-                    # characters than these or members that are not flat.
+                    # orjson reads differently only integers beyond 64 bits (a chunk's
+                    # fields have none) and nesting near the stdlib's depth limit,
+                    # which takes members that are not flat.
                     and (
                         not fast
-                        or len(frame) - len(audio) < 256
-                        or (_flat(message) and _flat(data))
+                        or (
+                            (len(message) == 2 or _flat(message))
+                            and (len(data) == 3 or _flat(data))
+                        )
                     )
                 ):
                     return ResponseAudio(turn_id, audio, is_final)  # Audio never moves the state.

@@ -96,7 +96,7 @@ def test_lone_surrogates_reach_the_app_as_replacement_characters(flavour: str, p
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_odd_or_broken_server_audio_is_the_servers_protocol_error(
-    flavour: str, parser: str, caplog: pytest.LogCaptureFixture
+    flavour: str, parser: str
 ) -> None:
     odd = audio_frame(base64.b64encode(PCM + b"\x00").decode())  # 961 bytes
     unpadded = audio_frame(GOOD_AUDIO[:-4] + "AA")
@@ -104,26 +104,31 @@ def test_odd_or_broken_server_audio_is_the_servers_protocol_error(
     script = [STARTED, odd, unpadded, bad_char, audio_frame(GOOD_AUDIO), ENDED]
     with memory_bound(8 * MiB), session(flavour, script) as (app, _server):
         assert app.recv() == vatel.SessionStarted("s-1")
-        for refused in (odd, unpadded):
-            with pytest.raises(vatel.ProtocolError) as info:
-                app.recv()
-            assert not isinstance(info.value, vatel.AudioFormatError)
-            assert info.value.frame == refused[:1000], "the frame is kept"
-        broken = app.recv()
-        assert isinstance(broken, vatel.ResponseAudio)
-        with pytest.raises(vatel.ProtocolError, match="not valid base64") as info:
-            _ = broken.pcm
-        assert not isinstance(info.value, vatel.AudioFormatError)
+        for sent, why in [
+            (odd, "odd number of bytes"),
+            (unpadded, "not valid base64"),
+            (bad_char, "not valid base64"),
+        ]:
+            chunk = app.recv()
+            assert isinstance(chunk, vatel.ResponseAudio)
+            with pytest.raises(vatel.ProtocolError, match=why) as info:
+                _ = chunk.pcm
+            assert not isinstance(info.value, vatel.AudioFormatError), "the server's fault"
+            kept = info.value.frame  # the chunk as a frame, cut at 1,000 characters
+            assert json.loads(sent)["data"]["audio"][:900] in kept, "the frame is kept"
         good = app.recv()
         assert isinstance(good, vatel.ResponseAudio) and good.pcm == PCM
         assert app.recv() == vatel.SessionEnded()
-    # Iterating skips what was refused, with a warning, and goes on.
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="vatel"), session(flavour, script) as (app, _):
-        types = [type(e).__name__ for e in app.events()]
-    assert types == ["SessionStarted", "ResponseAudio", "ResponseAudio", "SessionEnded"]
-    skipped = [r for r in caplog.records if "malformed" in r.getMessage()]
-    assert len(skipped) == 2
+    # An app decoding as it iterates catches the error and goes on with the session.
+    with session(flavour, script) as (app, _):
+        decoded = []
+        for event in app.events():
+            if isinstance(event, vatel.ResponseAudio):
+                try:
+                    decoded.append(len(event.pcm))
+                except vatel.ProtocolError:
+                    decoded.append(None)
+    assert decoded == [None, None, None, len(PCM)]
 
 
 @pytest.mark.timeout(30)
@@ -168,7 +173,7 @@ def test_a_flood_of_unanswered_tool_calls_holds_bounded_memory(
     # Thousands of DEBUG records (one per frame) would be kept by the log capture
     # and counted here; the bound is on what the SDK holds.
     caplog.set_level(logging.INFO, logger="vatel")
-    calls = 3000
+    calls = 1500
     arguments = [{"name": f"a{n}", "value": "v" * 16, "dataType": "string"} for n in range(50)]
     template = frame("tool_call", {"toolCallId": "ID", "toolName": "t", "arguments": arguments})
     script = [STARTED] + [template.replace('"ID"', f'"call-{n}"') for n in range(calls)] + [ENDED]
@@ -186,7 +191,7 @@ def test_a_flood_of_unanswered_tool_calls_holds_bounded_memory(
         assert len(protocol.pending_tool_calls) == 256
         assert protocol.evicted_tool_calls == calls - 256
         assert next(iter(protocol.pending_tool_calls)) == f"call-{calls - 256}", "oldest went first"
-        # 3,000 calls of 50 arguments are some 40 MiB as events; the record keeps ids.
+        # 1,500 calls of 50 arguments are some 19 MiB as events; the record keeps ids.
         assert held - base < 1 * MiB, f"{(held - base) / MiB:.2f} MiB still held"
         assert peak[0] < 16 * MiB
 

@@ -391,26 +391,23 @@ def test_every_message_the_contract_allows_becomes_its_typed_event(data: st.Data
     validator("VoiceSessionServerMessage").validate(message)
     count("decode: contract-valid messages")
     event = decoded(to_frame(message))
-    if message["type"] == "response_audio":
-        audio = message["data"]["audio"]
-        padding = min(2, len(audio) - len(audio.rstrip("=")))
-        whole = len(audio) % 4 == 0 and (len(audio) // 4 * 3 - padding) % 2 == 0
-        if not whole:
-            # Not base64 of whole 16-bit samples: the server's fault, told at once.
-            assert isinstance(event, vatel.ProtocolError), event
-            assert "data.audio" in str(event)
-            return
     assert not isinstance(event, BaseException), f"a valid message was refused: {event}"
     assert event.type == message["type"] and not isinstance(event, vatel.UnknownEvent)  # type: ignore[attr-defined]
     exercise_event(event)
     if isinstance(event, vatel.ResponseAudio):
+        # Strict base64 of whole 16-bit samples decodes; anything else is the
+        # server's fault, told when decoding.
         try:
             pcm = base64.b64decode(message["data"]["audio"], validate=True)
         except (binascii.Error, ValueError):
             with pytest.raises(vatel.ProtocolError, match="not valid base64"):
                 _ = event.pcm
         else:
-            assert event.pcm == pcm
+            if len(pcm) % 2:
+                with pytest.raises(vatel.ProtocolError, match="odd number of bytes"):
+                    _ = event.pcm
+            else:
+                assert event.pcm == pcm
 
 
 class TestContractGaps:
@@ -532,7 +529,7 @@ def raw_frames(draw: st.DrawFn) -> str:
     return text
 
 
-@fuzz(500)
+@fuzz(200)
 @given(frame=raw_frames())
 @example(
     frame='{"type":"response_audio","type":"tool_call","data":{"toolCallId":"c",'
