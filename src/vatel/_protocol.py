@@ -471,12 +471,12 @@ class SessionProtocol:
                     and type(is_final) is bool
                     # orjson reads differently only integers beyond 64 bits (a chunk's
                     # fields have none) and nesting near the stdlib's depth limit,
-                    # which takes members that are not flat.
+                    # which takes members that are not flat and hundreds of brackets.
                     and (
                         not fast
                         or (
                             (len(message) == 2 or _flat(message))
-                            and (len(data) == 3 or _flat(data))
+                            and (len(data) == 3 or len(frame) - len(audio) < 256 or _flat(data))
                         )
                     )
                 ):
