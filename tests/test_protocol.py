@@ -10,7 +10,6 @@ import pytest
 import vatel
 from vatel._protocol import (
     SessionProtocol,
-    SessionState,
     decode_event,
     encode_input_audio,
     encode_input_audio_bytes,
@@ -116,12 +115,50 @@ class TestDecode:
         with pytest.raises(vatel.ProtocolError, match="binary"):
             decode_event(b'{"type": "session_ended", "data": {}}')
 
-    def test_invalid_base64_audio_fails_on_access_with_a_typed_error(self) -> None:
-        event = decode_event(
-            frame("response_audio", {"turn_id": "t", "audio": "é", "is_final": True})
+    def test_base64_of_the_right_length_with_a_bad_character_fails_on_access(self) -> None:
+        # Eight characters without padding: six bytes, so only decoding can tell.
+        text = frame("response_audio", {"turn_id": "t", "audio": "AAAAAA!A", "is_final": True})
+        event = decode_event(text)
+        assert isinstance(event, vatel.ResponseAudio) and event.audio == "AAAAAA!A"
+        with pytest.raises(vatel.ProtocolError, match="not valid base64") as info:
+            _ = event.pcm
+        assert not isinstance(info.value, vatel.AudioFormatError)
+        assert json.loads(info.value.frame)["data"]["audio"] == "AAAAAA!A"
+
+    @pytest.mark.parametrize(
+        ("audio", "why"),
+        [
+            ("AA==", "odd number of bytes"),  # 1 byte
+            ("AAAA", "odd number of bytes"),  # 3 bytes
+            (base64.b64encode(b"\x00" * 961).decode(), "odd number of bytes"),
+            ("AAAAAA", "not valid base64"),  # unpadded
+            ("é", "not valid base64"),
+        ],
+    )
+    def test_server_audio_that_is_not_whole_samples_is_the_servers_protocol_error(
+        self, audio: str, why: str
+    ) -> None:
+        text = frame("response_audio", {"turn_id": "t", "audio": audio, "is_final": False})
+        event = SessionProtocol().receive(text)
+        assert isinstance(event, vatel.ResponseAudio) and event.audio == audio
+        with pytest.raises(vatel.ProtocolError, match=why) as info:
+            _ = event.pcm
+        assert not isinstance(info.value, vatel.AudioFormatError), "the server's fault"
+        kept = info.value.frame  # the chunk as a frame, cut at 1,000 characters
+        assert kept.startswith('{"type": "response_audio"') and audio[:900] in kept
+
+    @pytest.mark.parametrize("size", [0, 2, 4, 6, 8, 958, 960, 962, 964, 4096])
+    def test_every_even_byte_count_of_audio_is_accepted(self, size: int) -> None:
+        pcm = bytes(range(256)) * 17
+        audio = base64.b64encode(pcm[:size]).decode()
+        event = SessionProtocol().receive(
+            frame("response_audio", {"turn_id": "t", "audio": audio, "is_final": True})
         )
-        assert isinstance(event, vatel.ResponseAudio)
-        with pytest.raises(vatel.ProtocolError):
+        assert isinstance(event, vatel.ResponseAudio) and event.pcm == pcm[:size]
+
+    def test_a_chunk_built_by_hand_with_odd_audio_fails_on_access(self) -> None:
+        event = vatel.ResponseAudio("t", "AA==", True)
+        with pytest.raises(vatel.ProtocolError, match="odd number of bytes"):
             _ = event.pcm
 
 
@@ -157,29 +194,3 @@ class TestEncode:
     def test_tool_output_that_is_not_json_is_a_type_error(self) -> None:
         with pytest.raises(TypeError):
             encode_tool_call_output("tc", object())
-
-
-class TestSessionState:
-    def test_a_session_moves_open_started_ended(self) -> None:
-        protocol = SessionProtocol()
-        assert protocol.state is SessionState.OPEN
-        protocol.receive(frame("session_started", {"id": "s-1"}))
-        assert protocol.state is SessionState.STARTED and protocol.session_id == "s-1"
-        protocol.receive(frame("response_text", {"turn_id": "t", "text": "x", "is_final": True}))
-        assert protocol.state is SessionState.STARTED
-        protocol.receive(frame("session_ended", {}))
-        assert protocol.state is SessionState.ENDED
-
-    def test_malformed_frame_leaves_state_alone(self) -> None:
-        protocol = SessionProtocol()
-        protocol.receive(frame("session_started", {"id": "s-1"}))
-        with pytest.raises(vatel.ProtocolError):
-            protocol.receive("{")
-        assert protocol.state is SessionState.STARTED and protocol.session_id == "s-1"
-
-    def test_tool_calls_are_pending_until_answered(self) -> None:
-        protocol = SessionProtocol()
-        protocol.receive(frame("tool_call", {"toolCallId": "a", "toolName": "t", "arguments": []}))
-        assert set(protocol.pending_tool_calls) == {"a"}
-        protocol.tool_call_output("a", "done")
-        assert protocol.pending_tool_calls == {}

@@ -1,19 +1,38 @@
 """The voice-session protocol, without I/O.
 
 :class:`SessionProtocol` turns server text frames into typed events and client
-commands into text frames, and keeps the little state a session has. The sync
+commands into text frames, and owns the little state a session has. The sync
 and async connections both move frames between a WebSocket and one of these;
 neither parses or builds a frame itself.
 
-Session states and what moves them::
+Session states, and what each server message does in each (``_TRANSITIONS``)::
 
-    OPEN ──session_started──▶ STARTED ──session_ended──▶ ENDED
-      └────────────────session_ended──────────────────────▲
+                      session_started   session_ended   tool_call   anything else
+    OPEN              → STARTED         → ENDED         pending     kept
+    STARTED           refused           → ENDED         pending     kept
+    ENDED             refused           kept            refused     kept
+
+"kept" delivers the event and leaves the state as it is, "pending" also records
+the call until it is answered (at most ``max_pending_tool_calls``); "refused" raises
+:class:`ProtocolError` and changes nothing (a second ``session_started`` never
+replaces the session id, and a tool call nobody may answer any more is not
+handed out). Once the session has ended, every client command raises
+:class:`SessionEndedError` instead of producing a frame.
 
 Frames are ``{"type": str, "data": object}``. A frame that is not JSON, not an
 object, lacks ``type``, or carries ``data`` the contract does not allow for a
 known type raises :class:`ProtocolError` and leaves the state untouched, so the
-session can go on. An unknown ``type`` becomes an :class:`UnknownEvent`.
+session can go on. An unknown ``type`` becomes an :class:`UnknownEvent`, and
+members a known type does not define are ignored. Audio base64 is checked
+when it is decoded (:attr:`ResponseAudio.pcm`), so forwarding it costs nothing.
+
+Decoding is the same whichever JSON parser runs: orjson (the speedups extra)
+reads only what it reads exactly like the standard library — a well-formed
+audio chunk — and everything else is parsed by the standard library, so big
+integers stay exact and a repeated key means what the stdlib says (the last
+one wins, as in JavaScript). A lone UTF-16 surrogate (a ``"\\ud800"`` escape)
+in any string of a frame becomes U+FFFD, so every text an event carries can be
+printed and encoded.
 """
 
 from __future__ import annotations
@@ -23,7 +42,9 @@ import binascii
 import enum
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ._events import (
@@ -39,33 +60,74 @@ from ._events import (
     ToolCall,
     ToolCallArgument,
     UnknownEvent,
+    _short_repr,
 )
-from ._exceptions import AudioFormatError, ProtocolError
+from ._exceptions import AudioFormatError, ConnectionClosedError, ProtocolError
 from ._serialize import tool_output_text
 
-__all__ = ["SessionProtocol", "SessionState", "decode_event"]
+__all__ = ["SessionEndedError", "SessionProtocol", "SessionState", "decode_event"]
 
 log = logging.getLogger("vatel")
+
+
+class SessionEndedError(ConnectionClosedError):
+    """A command was given after the server ended the session (``session_ended``).
+
+    Nothing is sent. It is a :class:`vatel.ConnectionClosedError` (code 1000, a
+    normal end), so code that already handles a closed session handles this too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            1000,
+            "session ended",
+            message="The voice session has ended (the server sent session_ended); "
+            "nothing more can be sent.",
+        )
+
+
+class SessionState(enum.Enum):
+    """Where a voice session is in its life."""
+
+    OPEN = "open"
+    STARTED = "started"
+    ENDED = "ended"
+
+
+_OPEN, _STARTED, _ENDED = SessionState.OPEN, SessionState.STARTED, SessionState.ENDED
+
+_TRANSITIONS: dict[tuple[SessionState, str], SessionState | None] = {
+    (_OPEN, "session_started"): _STARTED,
+    (_OPEN, "session_ended"): _ENDED,
+    (_STARTED, "session_started"): None,
+    (_STARTED, "session_ended"): _ENDED,
+    (_ENDED, "session_started"): None,
+    (_ENDED, "tool_call"): None,
+}
+"""(state, message type) → the next state, or ``None`` when the message is refused
+in that state. A pair not listed leaves the state as it is."""
+
+
+# -- parsing --------------------------------------------------------------------
 
 _decoder: Any = json.JSONDecoder()  # the settings of json.loads
 _scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
 
 
-def _json_loads(text: str | bytes) -> Any:
+def _json_loads(text: str) -> Any:
     """``json.loads`` without its wrapper for the usual compact frame.
 
     Text that is one JSON value with no surrounding whitespace goes straight to
     the stdlib's (C) scanner; anything else, including every invalid frame, goes
     through ``json.loads``, so results and error messages are the same.
     """
-    if type(text) is str:
-        try:
-            value, end = _scan_once(text, 0)
-        except (StopIteration, ValueError):
-            pass
-        else:
-            if end == len(text):
-                return value
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, ValueError):
+        pass
+    else:
+        if end == len(text):
+            return value
     return json.loads(text)
 
 
@@ -76,24 +138,82 @@ try:
 except ImportError:  # The speedups extra is optional; the stdlib parser is correct, only slower.
     _fast_loads = None
 
-# orjson turns integers beyond 64 bits into floats. Audio frames carry no
-# integers at all, so only they take it; every other message keeps its numbers exact.
+# The frames orjson may read: its reading of an audio chunk is the stdlib's.
 _AUDIO_FRAME_STARTS = ('{"type":"response_audio",', '{"type": "response_audio",')
 
-
-def _loads(frame: str) -> Any:
-    """Parse a text frame (``ValueError`` or ``RecursionError`` when it is not JSON)."""
-    if _fast_loads is not None and frame.startswith(_AUDIO_FRAME_STARTS):
-        return _fast_loads(frame)
-    return _json_loads(frame)
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-class SessionState(enum.Enum):
-    """Where a voice session is in its life."""
+def _replace_surrogates(text: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
-    OPEN = "open"
-    STARTED = "started"
-    ENDED = "ended"
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` (parsed JSON) with U+FFFD for each lone surrogate in its strings
+    and keys; containers are fixed in place, without recursion."""
+    if type(value) is str:
+        return _replace_surrogates(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is list:
+            for index, item in enumerate(node):
+                if type(item) is str:
+                    node[index] = _replace_surrogates(item)
+                elif type(item) is list or type(item) is dict:
+                    stack.append(item)
+        elif type(node) is dict:
+            pairs = list(node.items())
+            node.clear()
+            for key, item in pairs:
+                if type(item) is str:
+                    item = _replace_surrogates(item)
+                elif type(item) is list or type(item) is dict:
+                    stack.append(item)
+                node[_replace_surrogates(key)] = item
+    return value
+
+
+def _parse(frame: str) -> Any:
+    """The stdlib's reading of a frame, lone surrogates replaced.
+
+    orjson refuses lone surrogates, so they always come this way.
+    """
+    # A WebSocket text frame is UTF-8 and cannot carry a raw surrogate; a caller can.
+    if not frame.isascii() and _LONE_SURROGATE.search(frame) is not None:
+        frame = _replace_surrogates(frame)
+    try:
+        message = _json_loads(frame)
+    except RecursionError:
+        raise ProtocolError(
+            "The server sent a frame nested too deeply to decode.", frame=frame
+        ) from None
+    except ValueError as exc:
+        raise ProtocolError(
+            f"The server sent a frame that is not JSON: {exc}.", frame=frame
+        ) from None
+    # A lone surrogate can only come from an escape; a backslash is a cheap first test.
+    if "\\" in frame and ("\\ud" in frame or "\\uD" in frame):
+        message = _without_lone_surrogates(message)
+    return message
+
+
+def _text(frame: str | bytes) -> str:
+    if isinstance(frame, str):
+        return str(frame)
+    raise ProtocolError(
+        f"The server sent a binary frame ({len(frame)} bytes); only JSON text is allowed.",
+        frame=frame,
+    )
+
+
+def _flat(members: dict[str, Any]) -> bool:
+    """No member is a container: the object is nested one level at most."""
+    # A plain loop: all() over a generator costs several times as much here.
+    for value in members.values():  # noqa: SIM110
+        if type(value) is dict or type(value) is list:
+            return False
+    return True
 
 
 # -- decoding -------------------------------------------------------------------
@@ -120,17 +240,14 @@ def _session_started(data: dict[str, Any]) -> SessionStarted:
 
 
 def _response_audio(data: dict[str, Any]) -> ResponseAudio:
-    # The hot path: 50 of these a second per session. Check types without
-    # helpers and leave base64 decoding to ResponseAudio.pcm.
-    turn_id = data.get("turn_id")
-    audio = data.get("audio")
-    is_final = data.get("is_final")
-    if type(turn_id) is str and type(audio) is str and type(is_final) is bool:
-        return ResponseAudio(turn_id, audio, is_final)
-    _get(data, "response_audio", "turn_id", str)
-    _get(data, "response_audio", "audio", str)
-    _get(data, "response_audio", "is_final", bool)
-    raise AssertionError("unreachable")  # pragma: no cover
+    # SessionProtocol.receive builds well-formed chunks itself; this says what is
+    # wrong, or builds a chunk whose other members needed the stdlib's reading.
+    # The base64 is checked by ResponseAudio.pcm, when it is decoded.
+    return ResponseAudio(
+        _get(data, "response_audio", "turn_id", str),
+        _get(data, "response_audio", "audio", str),
+        _get(data, "response_audio", "is_final", bool),
+    )
 
 
 def _response_text(data: dict[str, Any]) -> ResponseText:
@@ -195,30 +312,6 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
 }
 
 
-def decode_event(frame: str | bytes) -> Event:
-    """Decode one server frame into an event.
-
-    Raises :class:`ProtocolError` for a binary frame or a frame the contract
-    does not allow; returns :class:`UnknownEvent` for a type not known here.
-    """
-    if not isinstance(frame, str):
-        raise ProtocolError(
-            f"The server sent a binary frame ({len(frame)} bytes); only JSON text is allowed.",
-            frame=frame,
-        )
-    try:
-        message = _loads(frame)
-    except (ValueError, RecursionError) as exc:
-        raise _not_json(exc, frame) from None
-    return _decode_message(message, frame)
-
-
-def _not_json(exc: Exception, frame: str) -> ProtocolError:
-    if isinstance(exc, RecursionError):
-        return ProtocolError("The server sent a frame nested too deeply to decode.", frame=frame)
-    return ProtocolError(f"The server sent a frame that is not JSON: {exc}.", frame=frame)
-
-
 def _decode_message(message: Any, frame: str) -> Event:
     """The event for a frame's parsed JSON (``frame`` is kept in errors)."""
     if type(message) is not dict:
@@ -241,6 +334,15 @@ def _decode_message(message: Any, frame: str) -> Event:
     except ProtocolError as error:
         error.frame = frame[:1000]
         raise
+
+
+def decode_event(frame: str | bytes) -> Event:
+    """Decode one server frame into an event, as a fresh session would.
+
+    Raises :class:`ProtocolError` for a binary frame or a frame the contract
+    does not allow; returns :class:`UnknownEvent` for a type not known here.
+    """
+    return SessionProtocol().receive(frame)
 
 
 # -- encoding -------------------------------------------------------------------
@@ -286,7 +388,9 @@ def encode_input_audio(audio: str) -> str:
 def encode_tool_call_output(tool_call_id: str, output: Any) -> str:
     """The ``tool_call_output`` frame: a str output as is, anything else as JSON."""
     if not isinstance(tool_call_id, str) or not tool_call_id:
-        raise ValueError(f"tool_call_id must be a non-empty string, got {tool_call_id!r}")
+        raise ValueError(
+            f"tool_call_id must be a non-empty string, got {_short_repr(tool_call_id)}"
+        )
     output = tool_output_text(output)
     # ASCII escapes keep the frame valid UTF-8 even for a lone surrogate in a str.
     return json.dumps(
@@ -294,57 +398,170 @@ def encode_tool_call_output(tool_call_id: str, output: Any) -> str:
     )
 
 
-class SessionProtocol:
-    """State and codec of one voice session; no I/O."""
+# -- the session ----------------------------------------------------------------
 
-    def __init__(self) -> None:
+_PENDING_CHARS = 1 << 20
+"""Characters of ids and tool names the pending calls may hold together, so a
+server sending huge ids cannot make the record grow past a few MiB."""
+
+_EVICTED_REMEMBERED = 4096
+"""Evicted calls remembered (by hash) to log a late answer at DEBUG, not WARNING."""
+
+
+class SessionProtocol:
+    """State and codec of one voice session; no I/O.
+
+    ``max_pending_tool_calls`` bounds the record of tool calls received and not
+    answered yet: past it, the oldest is forgotten (a WARNING the first time and
+    then at every power of two, ``evicted_tool_calls`` counts them all). An
+    answer to a forgotten call is still sent.
+    """
+
+    def __init__(self, *, max_pending_tool_calls: int = 256) -> None:
+        if type(max_pending_tool_calls) is not int or max_pending_tool_calls < 1:
+            raise ValueError(
+                "max_pending_tool_calls must be a positive int, "
+                f"got {_short_repr(max_pending_tool_calls)}"
+            )
         self.state = SessionState.OPEN
         self.session_id: str | None = None
-        self.pending_tool_calls: dict[str, ToolCall] = {}
-        """Tool calls received and not answered yet, by id."""
+        self.max_pending_tool_calls = max_pending_tool_calls
+        self.evicted_tool_calls = 0
+        """Unanswered tool calls forgotten to keep the record within its bound."""
+        self._pending: dict[str, str] = {}
+        self._pending_chars = 0
+        self._evicted: dict[int, None] = {}
+
+    @property
+    def pending_tool_calls(self) -> Mapping[str, str]:
+        """Tool calls received and not answered yet: id → tool name, oldest first."""
+        return MappingProxyType(self._pending)
+
+    # -- receiving ---------------------------------------------------------------
 
     def receive(self, frame: str | bytes) -> Event:
-        """Decode a server frame and apply it to the session's state."""
+        """Decode a server frame and apply it to the session's state.
+
+        Raises :class:`ProtocolError` for a frame the contract does not allow,
+        or does not allow in the session's state; the state is then unchanged.
+        This is the only decoder: :func:`decode_event` uses it too.
+        """
         if type(frame) is not str:
-            return self._apply(decode_event(frame))
-        try:
-            message = _loads(frame)
-        except (ValueError, RecursionError) as exc:
-            raise _not_json(exc, frame) from None
-        # The hot path, 50 times a second per session: a well-formed audio chunk
-        # is built inline; anything else takes the general decoder.
+            frame = _text(frame)
+        message: Any = None
+        fast = False
+        if _fast_loads is not None and frame.startswith(_AUDIO_FRAME_STARTS):
+            try:
+                message = _fast_loads(frame)
+                fast = True
+            except ValueError:
+                pass  # The stdlib parser has the last word, and words the error.
+        if not fast:
+            message = _parse(frame)
+        # The hot path, 50 times a second per session: a well-formed audio chunk.
         if type(message) is dict and message.get("type") == "response_audio":
             data = message.get("data")
             if type(data) is dict:
                 turn_id = data.get("turn_id")
                 audio = data.get("audio")
                 is_final = data.get("is_final")
-                if type(turn_id) is str and type(audio) is str and type(is_final) is bool:
-                    return ResponseAudio(turn_id, audio, is_final)
-        return self._apply(_decode_message(message, frame))
-
-    def _apply(self, event: Event) -> Event:
+                if (
+                    type(turn_id) is str
+                    and type(audio) is str
+                    and type(is_final) is bool
+                    # orjson reads differently only integers beyond 64 bits (a chunk's
+                    # fields have none) and nesting near the stdlib's depth limit,
+                    # which takes members that are not flat and hundreds of brackets.
+                    and (
+                        not fast
+                        or (
+                            (len(message) == 2 or _flat(message))
+                            and (len(data) == 3 or len(frame) - len(audio) < 256 or _flat(data))
+                        )
+                    )
+                ):
+                    return ResponseAudio(turn_id, audio, is_final)  # Audio never moves the state.
+        if fast:
+            message = _parse(frame)
+        event = _decode_message(message, frame)
+        move = _TRANSITIONS.get((self.state, event.type), self.state)
+        if move is None:
+            raise ProtocolError(
+                f"The server sent {event.type!r} while the session is {self.state.value}, "
+                "which the protocol does not allow; it was not applied.",
+                frame=frame,
+            )
         if type(event) is SessionStarted:
             self.session_id = event.id
-            if self.state is SessionState.OPEN:
-                self.state = SessionState.STARTED
         elif type(event) is ToolCall:
-            self.pending_tool_calls[event.tool_call_id] = event
-        elif type(event) is SessionEnded:
-            self.state = SessionState.ENDED
+            self._remember(event)
+        self.state = move
         return event
+
+    def _remember(self, call: ToolCall) -> None:
+        pending = self._pending
+        call_id = call.tool_call_id
+        known = pending.pop(call_id, None)
+        if known is not None:
+            self._pending_chars -= len(call_id) + len(known)
+        pending[call_id] = call.tool_name
+        self._pending_chars += len(call_id) + len(call.tool_name)
+        while len(pending) > 1 and (
+            len(pending) > self.max_pending_tool_calls or self._pending_chars > _PENDING_CHARS
+        ):
+            self._evict(next(iter(pending)))
+
+    def _evict(self, call_id: str) -> None:
+        name = self._pending.pop(call_id)
+        self._pending_chars -= len(call_id) + len(name)
+        self._evicted[hash(call_id)] = None
+        if len(self._evicted) > _EVICTED_REMEMBERED:
+            del self._evicted[next(iter(self._evicted))]
+        self.evicted_tool_calls += 1
+        count = self.evicted_tool_calls
+        # A flood of calls would otherwise flood the log: 1st, 2nd, 4th, 8th... only.
+        level = logging.WARNING if count & (count - 1) == 0 else logging.DEBUG
+        log.log(
+            level,
+            "Forgetting unanswered tool call %s (%s): more than %d are pending "
+            "(%d forgotten so far). An answer to it is still sent.",
+            _short_repr(call_id),
+            _short_repr(name),
+            self.max_pending_tool_calls,
+            count,
+        )
+
+    # -- sending -------------------------------------------------------------------
+
+    def _check_not_ended(self) -> None:
+        if self.state is _ENDED:
+            raise SessionEndedError()
 
     def input_audio(self, audio: str) -> str:
         """Frame for base64 PCM16 audio."""
+        self._check_not_ended()
         return encode_input_audio(audio)
 
     def input_audio_bytes(self, pcm: bytes) -> str:
         """Frame for raw PCM16 audio."""
+        self._check_not_ended()
         return encode_input_audio_bytes(pcm)
 
     def tool_call_output(self, tool_call_id: str, output: Any) -> str:
         """Frame answering a tool call."""
+        self._check_not_ended()
         frame = encode_tool_call_output(tool_call_id, output)
-        if self.pending_tool_calls.pop(tool_call_id, None) is None:
-            log.warning("Sending output for tool call %r, which is not pending.", tool_call_id)
+        name = self._pending.pop(tool_call_id, None)
+        if name is not None:
+            self._pending_chars -= len(tool_call_id) + len(name)
+        elif hash(tool_call_id) in self._evicted:
+            del self._evicted[hash(tool_call_id)]
+            log.debug(
+                "Sending output for tool call %s, forgotten while pending.",
+                _short_repr(tool_call_id),
+            )
+        else:
+            log.warning(
+                "Sending output for tool call %s, which is not pending.", _short_repr(tool_call_id)
+            )
         return frame

@@ -11,10 +11,10 @@ import binascii
 import contextlib
 import dataclasses
 import json
+import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -41,6 +41,11 @@ from vatel._protocol import (
     encode_tool_call_output,
 )
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the speedups extra is optional
+    orjson = None  # type: ignore[assignment]
+
 pytestmark = pytest.mark.timeout(FUZZ_TIMEOUT)
 
 EVENT_CLASSES = (
@@ -56,22 +61,25 @@ EVENT_CLASSES = (
     vatel.UnknownEvent,
 )
 
-PARSERS: dict[str, Callable[[str | bytes], Any]] = {
-    "orjson": orjson.loads,
-    "stdlib-json": json.loads,
+PARSERS: dict[str, Callable[[str], Any] | None] = {
+    "orjson": orjson.loads if orjson is not None else None,
+    "stdlib-json": None,
 }
-"""The decoder uses orjson when the speedups extra is installed, the standard library
-otherwise: both must behave the same."""
+"""What reads audio frames: orjson when the speedups extra is installed, the
+standard library otherwise (which always reads every other frame). Both must
+give the same events and errors."""
 
 
 @contextlib.contextmanager
 def parser(name: str) -> Iterator[None]:
-    saved = _protocol._loads
-    _protocol._loads = PARSERS[name]
+    if name == "orjson" and orjson is None:
+        pytest.skip("orjson (the speedups extra) is not installed: one parser only")
+    saved = _protocol._fast_loads
+    _protocol._fast_loads = PARSERS[name]
     try:
         yield
     finally:
-        _protocol._loads = saved
+        _protocol._fast_loads = saved
 
 
 # -- what the server might send ---------------------------------------------------------
@@ -278,29 +286,51 @@ def exercise_event(event: object) -> None:
             exercise_error(error)
 
 
+def outcome(frame: str | bytes) -> object:
+    """The event a fresh session makes of ``frame``, or the error it raises."""
+    try:
+        return SessionProtocol().receive(frame)
+    except Exception as error:  # Examined by exercise_error: only vatel errors pass.
+        exercise_error(error)
+        return error
+
+
+def same(first: object, second: object) -> bool:
+    """Equal events (NaN included), or errors of one class, message and frame."""
+    if isinstance(first, BaseException) or isinstance(second, BaseException):
+        return (
+            type(first) is type(second)
+            and str(first) == str(second)
+            and getattr(first, "frame", None) == getattr(second, "frame", None)
+        )
+    return type(first) is type(second) and (
+        first == second or pickle.dumps(first) == pickle.dumps(second)
+    )
+
+
 def decoded(frame: str | bytes) -> object:
-    """The event for ``frame`` or the error raised, checked to agree between the general
-    decoder and a session's receive path (which takes a shortcut for audio)."""
-    outcomes: list[object] = []
-    for decode in (decode_event, SessionProtocol().receive):
-        try:
-            outcomes.append(decode(frame))
-        except Exception as error:  # Examined by exercise_error: only vatel errors pass.
-            exercise_error(error)
-            outcomes.append(error)
-    first, second = outcomes
-    assert type(first) is type(second), (first, second)
-    if isinstance(first, vatel.UnknownEvent):
-        assert isinstance(second, vatel.UnknownEvent) and first.type == second.type
-    elif not isinstance(first, BaseException):
-        assert first == second
+    """The event for ``frame`` or the error raised, checked to be the same whichever
+    parser reads audio frames, and the same through :func:`decode_event`."""
+    outcomes = []
+    for name in sorted(PARSERS):
+        if PARSERS[name] is None and name == "orjson":
+            continue
+        with parser(name):
+            outcomes.append(outcome(frame))
+    first = outcomes[0]
+    for other in outcomes[1:]:
+        assert same(first, other), (first, other)
+    try:
+        direct: object = decode_event(frame)
+    except Exception as error:
+        direct = error
+    assert same(first, direct), (first, direct)
     return first
 
 
 # -- decoding -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loads", sorted(PARSERS))
 @fuzz(300)
 @given(frame=any_frames)
 @example(frame='{"type":"response_audio","data":{"turn_id":"t","audio":"a","is_final":true}}')
@@ -308,13 +338,13 @@ def decoded(frame: str | bytes) -> object:
 @example(frame='{"type":"session_started","data":{"id":1e400}}')
 @example(frame='{"type":"x","data":' + "1" * 5000 + "}")
 @example(frame=b"\x81\x05hello")
-def test_any_frame_gives_an_event_or_a_protocol_error(loads: str, frame: str | bytes) -> None:
-    count(f"decode: any frame ({loads})")
-    with parser(loads):
-        outcome = decoded(frame)
-    if isinstance(outcome, BaseException):
+def test_any_frame_gives_an_event_or_a_protocol_error(frame: str | bytes) -> None:
+    """Either parser: decoded() checks that they agree."""
+    count("decode: any frame (both parsers)")
+    result = decoded(frame)
+    if isinstance(result, BaseException):
         return
-    exercise_event(outcome)
+    exercise_event(result)
 
 
 @fuzz(300)
@@ -325,10 +355,11 @@ def test_any_frame_gives_an_event_or_a_protocol_error(loads: str, frame: str | b
 def test_near_valid_messages_decode_to_the_values_sent(message: Any) -> None:
     """Whatever decodes as a known type carries exactly the fields of the frame."""
     count("decode: near-valid messages, values kept")
-    outcome = decoded(to_frame(message))
-    if isinstance(outcome, BaseException):
+    result = decoded(to_frame(message))
+    if isinstance(result, BaseException):
         return
-    exercise_event(outcome)
+    exercise_event(result)
+    outcome: Any = result
     if isinstance(outcome, vatel.UnknownEvent):
         assert isinstance(message, dict) and outcome.type == message["type"]
         assert outcome.type not in VALID_FIELDS
@@ -353,6 +384,10 @@ def test_every_message_the_contract_allows_becomes_its_typed_event(data: st.Data
     if contract_schema("VoiceSessionServerMessage") is None:
         pytest.skip("the API contract is not available next to the checkout")
     message = data.draw(contract_values("VoiceSessionServerMessage"))
+    if message["type"] == "response_audio" and data.draw(st.booleans()):
+        # The contract says "base64-encoded PCM16"; random text rarely is.
+        pcm = data.draw(st.binary(max_size=64).map(lambda b: b[: len(b) // 2 * 2]))
+        message["data"]["audio"] = base64.b64encode(pcm).decode()
     validator("VoiceSessionServerMessage").validate(message)
     count("decode: contract-valid messages")
     event = decoded(to_frame(message))
@@ -360,10 +395,19 @@ def test_every_message_the_contract_allows_becomes_its_typed_event(data: st.Data
     assert event.type == message["type"] and not isinstance(event, vatel.UnknownEvent)  # type: ignore[attr-defined]
     exercise_event(event)
     if isinstance(event, vatel.ResponseAudio):
-        # The contract only says "string"; when it is strict base64, pcm is its bytes.
-        with contextlib.suppress(binascii.Error, ValueError):
+        # Strict base64 of whole 16-bit samples decodes; anything else is the
+        # server's fault, told when decoding.
+        try:
             pcm = base64.b64decode(message["data"]["audio"], validate=True)
-            assert event.pcm == pcm
+        except (binascii.Error, ValueError):
+            with pytest.raises(vatel.ProtocolError, match="not valid base64"):
+                _ = event.pcm
+        else:
+            if len(pcm) % 2:
+                with pytest.raises(vatel.ProtocolError, match="odd number of bytes"):
+                    _ = event.pcm
+            else:
+                assert event.pcm == pcm
 
 
 class TestContractGaps:
@@ -379,63 +423,218 @@ class TestContractGaps:
         assert isinstance(event, vatel.ToolCall) and event.tool_call_id == "c1"
         assert event.arguments[0].value == 3 and event.kwargs == {}
 
-    def test_big_integers_in_tool_arguments_are_kept_exact(self) -> None:
-        # orjson (speedups) would turn them into floats; it only parses audio frames.
+    @pytest.mark.parametrize("loads", sorted(PARSERS))
+    @pytest.mark.parametrize(
+        "head",
+        [
+            '{"type":"tool_call",',
+            # Read first by orjson, which would turn the integers into floats.
+            '{"type":"response_audio","type":"tool_call",',
+            '{"type": "response_audio", "type": "tool_call", ',
+        ],
+    )
+    def test_big_integers_in_tool_arguments_are_kept_exact(self, loads: str, head: str) -> None:
         big = 2**64 + 1
-        frame = json.dumps(
-            {
-                "type": "tool_call",
-                "data": {
-                    "toolCallId": "c1",
-                    "toolName": "lookup",
-                    "arguments": [{"name": "account", "dataType": "number", "value": big}],
-                },
-            }
-        )
-        event = SessionProtocol().receive(frame)
-        assert isinstance(event, vatel.ToolCall) and event.kwargs == {"account": big}
+        data = {
+            "toolCallId": "c1",
+            "toolName": "lookup",
+            "arguments": [
+                {"name": "account", "dataType": "number", "value": big},
+                {"name": "debt", "value": [-(2**96)]},
+            ],
+        }
+        frame = head + '"data":' + json.dumps(data) + "}"
+        with parser(loads):
+            event = SessionProtocol().receive(frame)
+        assert isinstance(event, vatel.ToolCall)
+        assert event.kwargs == {"account": big, "debt": [-(2**96)]}
+        assert type(event.kwargs["account"]) is int and type(event.kwargs["debt"][0]) is int
+
+
+# -- what two JSON parsers might read differently -------------------------------------
+
+raw_strings = st.text(max_size=8).map(
+    lambda t: json.dumps(t, ensure_ascii=False)
+) | st.sampled_from(
+    [
+        '"\\ud800"',  # lone surrogates, as escapes
+        '"a\\uDFFFb"',
+        '"\\udc00\\ud800"',
+        '"\\ud83d\\ude00"',  # a pair: one emoji
+        '"C:\\\\ud800"',  # an escaped backslash, then text
+        '"\\u00e9\\u0000"',
+    ]
+)
+raw_numbers = st.integers(min_value=-(2**100), max_value=2**100).map(str) | st.sampled_from(
+    [
+        str(2**64),
+        str(2**63),
+        str(-(2**63) - 1),
+        str(2**96),
+        "1e400",
+        "-1e400",
+        "1.5",
+        "-0",
+        "1e-400",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "01",
+        "1.",
+        "2E3",
+    ]
+)
+raw_scalars = raw_strings | raw_numbers | st.sampled_from(["true", "false", "null"])
+raw_keys = st.sampled_from(
+    ['"type"', '"data"', '"turn_id"', '"audio"', '"is_final"', '"toolCallId"', '"x"', '"\\ud800"']
+)
+
+
+def raw_object(members: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f"{key}:{value}" for key, value in members) + "}"
+
+
+raw_values = st.recursive(
+    raw_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(st.tuples(raw_keys, inner), max_size=4).map(raw_object)
+    ),
+    max_leaves=12,
+)
+good_audio = st.binary(max_size=64).map(lambda b: json.dumps(base64.b64encode(b).decode()))
+type_names = st.sampled_from([*KNOWN_TYPES, "agent_mood"]).map(json.dumps)
+
+
+@st.composite
+def raw_frames(draw: st.DrawFn) -> str:
+    """JSON text, mostly starting the way orjson gets to read it (an audio type
+    first), with repeated keys, big integers, odd numbers, lone surrogates and
+    nesting in every member."""
+    data = [
+        ('"turn_id"', draw(raw_strings | raw_values)),
+        ('"audio"', draw(good_audio | raw_values)),
+        ('"is_final"', draw(st.sampled_from(["true", "false"]) | raw_values)),
+    ]
+    data += draw(st.lists(st.tuples(raw_keys, raw_values), max_size=3))
+    data = draw(st.permutations(data))
+    members = [('"data"', raw_object(data) if draw(st.integers(0, 5)) else draw(raw_values))]
+    members += draw(
+        st.lists(st.tuples(raw_keys | st.just('"type"'), type_names | raw_values), max_size=2)
+    )
+    start = draw(st.sampled_from(['{"type":"response_audio",', '{"type": "response_audio", ', "{"]))
+    text = start + ",".join(f"{key}:{value}" for key, value in members) + "}"
+    if draw(st.integers(0, 9)) == 0:
+        text = text[: draw(st.integers(0, len(text)))]
+    return text
+
+
+@fuzz(200)
+@given(frame=raw_frames())
+@example(
+    frame='{"type":"response_audio","type":"tool_call","data":{"toolCallId":"c",'
+    '"toolName":"n","arguments":[{"value":' + str(2**96) + "}]}}"
+)
+@example(frame='{"type":"response_audio","data":{"turn_id":"\\ud800","audio":"","is_final":true}}')
+@example(
+    frame='{"type":"response_audio","data":{"turn_id":"t","audio":"","is_final":'
+    + str(2**64)
+    + "}}"
+)
+def test_orjson_and_the_stdlib_give_the_same_outcome(frame: str) -> None:
+    """The same event or the same error whichever parser reads audio frames; and
+    every string of the event can be encoded as UTF-8."""
+    if orjson is None:
+        pytest.skip("orjson (the speedups extra) is not installed: one parser only")
+    count("decode: orjson and stdlib agree")
+    with parser("orjson"):
+        fast = outcome(frame)
+    with parser("stdlib-json"):
+        slow = outcome(frame)
+    assert same(fast, slow), (fast, slow)
+    if not isinstance(fast, BaseException):
+        exercise_event(fast)
+        json.dumps(event_strings(fast), ensure_ascii=False).encode("utf-8")
+
+
+def event_strings(event: Any) -> object:
+    """Every value of ``event``, arguments included, as plain data."""
+    if isinstance(event, vatel.ToolCall):
+        return [
+            event.tool_call_id,
+            event.tool_name,
+            [[a.name, a.value, a.type, a.data_type, a.description] for a in event.arguments],
+        ]
+    if isinstance(event, vatel.UnknownEvent):
+        return [event.type, event.data]
+    return [getattr(event, f.name) for f in dataclasses.fields(event)]
 
 
 @fuzz(100)
 @given(frames=st.lists(st.builds(to_frame, messages()) | binary_frames, max_size=25))
 def test_session_state_follows_only_the_frames_that_decode(frames: list[str | bytes]) -> None:
-    """A malformed frame never moves the session; session_started and session_ended do,
-    and once ended the session stays ended."""
+    """A malformed frame never moves the session; session_started moves an open one
+    and is refused after that; session_ended ends it for good; a tool call after the
+    end is refused; and once ended, commands are refused locally."""
     count("SessionProtocol: frame sequences")
     session = SessionProtocol()
     state, session_id, pending = SessionState.OPEN, None, {}
     for frame in frames:
-        try:
-            event = session.receive(frame)
-        except vatel.ProtocolError:
-            pass
+        expected = outcome(frame)  # what a fresh session makes of it
+        got = outcome_in(session, frame)
+        if isinstance(expected, BaseException):
+            assert same(got, expected)
+        elif isinstance(expected, vatel.SessionStarted) and state is not SessionState.OPEN:
+            assert isinstance(got, vatel.ProtocolError) and state.value in str(got)
+        elif isinstance(expected, vatel.ToolCall) and state is SessionState.ENDED:
+            assert isinstance(got, vatel.ProtocolError) and "ended" in str(got)
         else:
-            if isinstance(event, vatel.SessionStarted):
-                session_id = event.id
-                state = SessionState.STARTED if state is SessionState.OPEN else state
-            elif isinstance(event, vatel.SessionEnded):
+            assert same(got, expected)
+            if isinstance(expected, vatel.SessionStarted):
+                state, session_id = SessionState.STARTED, expected.id
+            elif isinstance(expected, vatel.SessionEnded):
                 state = SessionState.ENDED
-            elif isinstance(event, vatel.ToolCall):
-                pending[event.tool_call_id] = event
+            elif isinstance(expected, vatel.ToolCall):
+                pending.pop(expected.tool_call_id, None)
+                pending[expected.tool_call_id] = expected.tool_name
         assert (session.state, session.session_id) == (state, session_id)
-        assert session.pending_tool_calls == pending
+        assert list(session.pending_tool_calls.items()) == list(pending.items())
     for call_id in list(pending):
-        session.tool_call_output(call_id, "done")
-    assert session.pending_tool_calls == {}
+        if state is SessionState.ENDED:
+            with pytest.raises(_protocol.SessionEndedError):
+                session.tool_call_output(call_id, "done")
+        else:
+            session.tool_call_output(call_id, "done")
+            del pending[call_id]
+    assert dict(session.pending_tool_calls) == pending
+
+
+def outcome_in(session: SessionProtocol, frame: str | bytes) -> object:
+    try:
+        return session.receive(frame)
+    except vatel.ProtocolError as error:
+        return error
 
 
 class TestDeepNesting:
     """JSON nested deeper than Python's recursion limit. (The generic fuzzing above
     stays at 500 levels or less.)"""
 
+    @pytest.mark.parametrize("loads", sorted(PARSERS))
     @pytest.mark.parametrize("depth", [1025, 5000, 100_000])
-    def test_orjson_refuses_nesting_beyond_its_limit(self, depth: int) -> None:
-        with parser("orjson"), pytest.raises(vatel.ProtocolError):
-            decode_event(unknown_frame(nested_text(depth)))
-
-    def test_stdlib_parser_refuses_deep_nesting_with_a_protocol_error(self) -> None:
-        with parser("stdlib-json"), pytest.raises(vatel.ProtocolError):
-            decode_event(unknown_frame(nested_text(100_000)))
+    @pytest.mark.parametrize("where", ["audio-data", "audio-member", "unknown"])
+    def test_nesting_beyond_either_parsers_limit_is_a_protocol_error(
+        self, loads: str, depth: int, where: str
+    ) -> None:
+        inner = nested_text(depth, "object" if depth % 2 else "list")
+        frame = {
+            "audio-data": '{"type":"response_audio","data":' + inner + "}",
+            "audio-member": '{"type":"response_audio","data":{"turn_id":"t","audio":"",'
+            '"is_final":true,"x":' + inner + "}}",
+            "unknown": unknown_frame(inner),
+        }[where]
+        with parser(loads), pytest.raises(vatel.ProtocolError, match="nested too deeply"):
+            decode_event(frame)
 
     @pytest.mark.parametrize("loads", sorted(PARSERS))
     @pytest.mark.parametrize("where", ["unknown", "tool-argument"])
@@ -571,15 +770,15 @@ def test_encode_tool_call_output(tool_call_id: Any, output: Any) -> None:
 
 class TestEncoderGaps:
     @pytest.mark.parametrize("where", ["output", "tool_call_id"])
-    def test_a_lone_surrogate_is_refused_or_escaped(self, where: str) -> None:
+    def test_a_lone_surrogate_is_escaped_and_reaches_the_server_intact(self, where: str) -> None:
         call_id, output = ("call-1", "bad \ud800 text")
         if where == "tool_call_id":
             call_id, output = "call-\udfff", "fine"
-        try:
-            frame = encode_tool_call_output(call_id, output)
-        except ValueError:
-            return
+        frame = encode_tool_call_output(call_id, output)
+        assert frame.isascii(), "an escape, so the frame is valid UTF-8"
         frame.encode("utf-8")
+        message = json.loads(frame)
+        assert message["data"] == {"toolCallId": call_id, "output": output}
 
     def test_a_too_deep_output_is_a_documented_error(self) -> None:
         from rel_support import nested
