@@ -11,7 +11,8 @@ import tracemalloc
 import pytest
 
 import vatel
-from vatel._protocol import SessionEndedError, SessionProtocol, SessionState
+from vatel import SessionEndedError
+from vatel._protocol import SessionProtocol, SessionState
 
 
 def frame(type_: str, data: object) -> str:

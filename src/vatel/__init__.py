@@ -57,10 +57,12 @@ if TYPE_CHECKING:
         ProtocolError,
         RateLimitError,
         ResponseTooLargeError,
+        SessionEndedError,
     )
     from ._protocol import SessionState
+    from ._serialize import ToolOutputError
     from ._session_token import SessionToken
-    from ._tools import ToolRouter
+    from ._tools import ToolError, ToolRouter, ToolStats
 
 __all__ = [
     "APIConnectionError",
@@ -93,6 +95,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseText",
     "SessionEnded",
+    "SessionEndedError",
     "SessionStarted",
     "SessionState",
     "SessionToken",
@@ -100,7 +103,10 @@ __all__ = [
     "SpeechStopped",
     "ToolCall",
     "ToolCallArgument",
+    "ToolError",
+    "ToolOutputError",
     "ToolRouter",
+    "ToolStats",
     "UnknownEvent",
     "__version__",
     "connect",
@@ -126,6 +132,7 @@ _EXCEPTIONS = (
     "ProtocolError",
     "RateLimitError",
     "ResponseTooLargeError",
+    "SessionEndedError",
 )
 _EVENTS = (
     "Event",
@@ -156,7 +163,10 @@ _LOCATIONS: dict[str, str] = {
     "ConnectOptions": "._dial",
     "SessionState": "._protocol",
     "SessionToken": "._session_token",
+    "ToolError": "._tools",
+    "ToolOutputError": "._serialize",
     "ToolRouter": "._tools",
+    "ToolStats": "._tools",
 }
 _SUBMODULES = frozenset({"audio", "testing", "types"})
 

@@ -12,6 +12,7 @@ from typing import Any
 from typing_extensions import Self, Unpack
 from websockets.exceptions import ConnectionClosed
 
+from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._dial import ConnectOptions, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import ProtocolError
@@ -172,18 +173,23 @@ class AsyncConnection(SessionBase):
         self,
         tools: ToolRouter | None = None,
         on_event: Callable[[Event], object] | None = None,
+        *,
+        max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
     ) -> None:
         """Receive events until the session ends, answering tool calls.
 
         ``on_event`` (a function or coroutine function) sees every event first;
         keep it quick, it holds up receiving. Each tool call runs in its own
-        task, so a slow tool never stalls the audio; outputs are sent as they
-        finish. Returns when the session ends; tool tasks still running then are
-        cancelled, as their answers can no longer be delivered.
+        task (a plain function on a daemon thread), so a slow tool never stalls
+        the audio; outputs are sent as they finish, and each tool has the
+        router's time-out (30 s by default). At most ``max_pending_tool_calls``
+        calls are in flight; one more is answered at once with an error output
+        and counted in ``tools.stats.rejected``. Returns when the session ends;
+        tool tasks still running then are cancelled.
         """
         from ._session_run import run_async
 
-        await run_async(self, tools, on_event)
+        await run_async(self, tools, on_event, max_pending_tool_calls=max_pending_tool_calls)
 
     # -- closing ---------------------------------------------------------------------
 

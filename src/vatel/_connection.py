@@ -21,6 +21,7 @@ from typing import Any
 from typing_extensions import Self, Unpack
 from websockets.exceptions import ConnectionClosed
 
+from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import APIError, ProtocolError
@@ -181,18 +182,28 @@ class Connection(SessionBase):
         on_event: Callable[[Event], object] | None = None,
         *,
         max_tool_threads: int = 4,
+        max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
     ) -> None:
         """Receive events until the session ends, answering tool calls.
 
         ``on_event`` sees every event first, in this thread (keep it quick: it
-        holds up receiving). Tool calls run on up to ``max_tool_threads`` worker
-        threads, so a slow tool never stalls the audio; their outputs are sent as
-        they finish. Returns when the session ends; tools still running then are
-        abandoned, as their answers can no longer be delivered.
+        holds up receiving). Tool calls run on up to ``max_tool_threads`` daemon
+        worker threads, so a slow tool never stalls the audio; their outputs are
+        sent as they finish, and each tool has the router's time-out (30 s by
+        default). At most ``max_pending_tool_calls`` calls are in flight; one
+        more is answered at once with an error output and counted in
+        ``tools.stats.rejected``. Returns when the session ends; tools still
+        running then finish unheard, and cannot keep the program from exiting.
         """
         from ._session_run import run_sync
 
-        run_sync(self, tools, on_event, max_tool_threads=max_tool_threads)
+        run_sync(
+            self,
+            tools,
+            on_event,
+            max_tool_threads=max_tool_threads,
+            max_pending_tool_calls=max_pending_tool_calls,
+        )
 
     # -- closing ---------------------------------------------------------------------
 

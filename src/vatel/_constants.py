@@ -24,3 +24,11 @@ ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of an error response's body kept on the exception; the rest is not read."""
 ERROR_MESSAGE_LIMIT = 1024
 """Characters of the server's ``error`` string kept in an exception's message."""
+
+DEFAULT_MAX_PENDING_TOOL_CALLS = 16
+"""Tool calls a session may have in flight before further ones are refused.
+
+An agent rarely runs more than a few tools at once; 16 leaves room for that
+while a misbehaving server can pin at most 16 calls' arguments (each bounded
+by the connection's ``max_size``) and 16 handler threads.
+"""

@@ -15,8 +15,10 @@ Every error the SDK raises on purpose is an :class:`APIError`::
     │   └── APITimeoutError            the request or handshake took too long
     ├── APIResponseValidationError     a 2xx answer that does not fit the contract
     ├── ConnectionClosedError          the voice session's WebSocket is closed
+    │   └── SessionEndedError          a command after the session ended (nothing sent)
     ├── ProtocolError                  the server sent a frame the contract does not allow
-    └── AudioFormatError               audio given to the SDK is not PCM16 24 kHz mono
+    ├── AudioFormatError               audio given to the SDK is not PCM16 24 kHz mono
+    └── ResponseTooLargeError          a download over the caller's ``max_bytes``
 
 Errors caused by the server (remote) and errors caused by the caller (local,
 :class:`AudioFormatError`, which is also a :class:`ValueError`) are kept apart.
@@ -50,6 +52,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "ResponseTooLargeError",
+    "SessionEndedError",
     "status_error_class",
 ]
 
@@ -192,6 +195,22 @@ class ConnectionClosedError(APIError):
     def ok(self) -> bool:
         """True when the close was normal (1000 or 1001)."""
         return self.code in (1000, 1001)
+
+
+class SessionEndedError(ConnectionClosedError):
+    """A command was given after the server ended the session (``session_ended``).
+
+    Nothing is sent. It is a :class:`vatel.ConnectionClosedError` (code 1000, a
+    normal end), so code that already handles a closed session handles this too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            1000,
+            "session ended",
+            message="The voice session has ended (the server sent session_ended); "
+            "nothing more can be sent.",
+        )
 
 
 class ProtocolError(APIError):

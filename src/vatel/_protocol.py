@@ -62,28 +62,12 @@ from ._events import (
     UnknownEvent,
     _short_repr,
 )
-from ._exceptions import AudioFormatError, ConnectionClosedError, ProtocolError
+from ._exceptions import AudioFormatError, ProtocolError, SessionEndedError
 from ._serialize import tool_output_text
 
-__all__ = ["SessionEndedError", "SessionProtocol", "SessionState", "decode_event"]
+__all__ = ["SessionProtocol", "SessionState", "decode_event"]
 
 log = logging.getLogger("vatel")
-
-
-class SessionEndedError(ConnectionClosedError):
-    """A command was given after the server ended the session (``session_ended``).
-
-    Nothing is sent. It is a :class:`vatel.ConnectionClosedError` (code 1000, a
-    normal end), so code that already handles a closed session handles this too.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            1000,
-            "session ended",
-            message="The voice session has ended (the server sent session_ended); "
-            "nothing more can be sent.",
-        )
 
 
 class SessionState(enum.Enum):

@@ -23,21 +23,14 @@ from collections.abc import Callable
 
 from ._async_connection import AsyncConnection
 from ._connection import Connection
+from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._events import Event, ToolCall
 from ._exceptions import ConnectionClosedError
 from ._tools import ToolRouter, _current_lease, _InFlight, _Lease
 
-__all__ = ["DEFAULT_MAX_PENDING_TOOL_CALLS", "run_async", "run_sync"]
+__all__ = ["run_async", "run_sync"]
 
 log = logging.getLogger("vatel")
-
-DEFAULT_MAX_PENDING_TOOL_CALLS = 16
-"""Tool calls a session may have in flight before further ones are refused.
-
-An agent rarely runs more than a few tools at once; 16 leaves room for that
-while a misbehaving server can pin at most 16 calls' arguments (each bounded
-by the connection's ``max_size``) and 16 handler threads.
-"""
 
 
 def _checked_count(value: object, name: str) -> int:

@@ -105,8 +105,14 @@ class ScriptedServer:
             for payload in self.script:
                 writer.write(_header(OP_TEXT, len(payload)) + payload)
                 await writer.drain()
+            # Like the service, close once the script has ended the session; the
+            # client's loop waits for that close before it returns.
+            closing = bool(self.script) and b'"session_ended"' in self.script[-1]
+            if closing:
+                writer.write(_header(OP_CLOSE, 2) + struct.pack("!H", 1000))
+                await writer.drain()
             self.sent_all.set()
-            await self._read_until_close(reader, writer)
+            await self._read_until_close(reader, writer, answered=closing)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -116,7 +122,7 @@ class ScriptedServer:
                 await writer.wait_closed()
 
     async def _read_until_close(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answered: bool
     ) -> None:
         while True:
             head = await reader.readexactly(2)
@@ -134,8 +140,9 @@ class ScriptedServer:
             elif opcode == OP_PING:
                 writer.write(_header(OP_PONG, length) + bytes(body))
             elif opcode == OP_CLOSE:
-                writer.write(_header(OP_CLOSE, len(body)) + bytes(body))
-                await writer.drain()
+                if not answered:
+                    writer.write(_header(OP_CLOSE, len(body)) + bytes(body))
+                    await writer.drain()
                 return
 
 

@@ -16,8 +16,8 @@ import pytest
 from hostile_protocol_support import App, memory_bound, session
 
 import vatel
-from vatel import _protocol
-from vatel._protocol import SessionEndedError, SessionState
+from vatel import SessionEndedError, _protocol
+from vatel._protocol import SessionState
 
 try:
     import orjson

@@ -764,6 +764,10 @@ def test_encode_tool_call_output(tool_call_id: Any, output: Any) -> None:
     sent = message["data"]["output"]
     if isinstance(output, str):
         assert sent == output
+    elif isinstance(output, (set, frozenset)):  # sent as a JSON list, in any order
+        decoded = json.loads(sent)
+        assert isinstance(decoded, list) and len(decoded) == len(output)
+        assert set(decoded) == output
     elif output == output:  # NaN is not equal to itself; the rest must round-trip
         assert json.loads(sent) == output
 
