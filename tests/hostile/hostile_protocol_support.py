@@ -105,14 +105,8 @@ class ScriptedServer:
             for payload in self.script:
                 writer.write(_header(OP_TEXT, len(payload)) + payload)
                 await writer.drain()
-            # Like the service, close once the script has ended the session; the
-            # client's loop waits for that close before it returns.
-            closing = bool(self.script) and b'"session_ended"' in self.script[-1]
-            if closing:
-                writer.write(_header(OP_CLOSE, 2) + struct.pack("!H", 1000))
-                await writer.drain()
             self.sent_all.set()
-            await self._read_until_close(reader, writer, answered=closing)
+            await self._read_until_close(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -122,7 +116,7 @@ class ScriptedServer:
                 await writer.wait_closed()
 
     async def _read_until_close(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answered: bool
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         while True:
             head = await reader.readexactly(2)
@@ -140,9 +134,8 @@ class ScriptedServer:
             elif opcode == OP_PING:
                 writer.write(_header(OP_PONG, length) + bytes(body))
             elif opcode == OP_CLOSE:
-                if not answered:
-                    writer.write(_header(OP_CLOSE, len(body)) + bytes(body))
-                    await writer.drain()
+                writer.write(_header(OP_CLOSE, len(body)) + bytes(body))
+                await writer.drain()
                 return
 
 
@@ -156,10 +149,10 @@ class App:
         self._closed = False
         self.conn: Any
         if flavour == "sync":
-            self.conn = vatel.connect(url, open_timeout=5, close_timeout=2)
+            self.conn = vatel.connect(url, open_timeout=5, close_timeout=0.5)
         else:
             self._loop = asyncio.new_event_loop()
-            self.conn = self._run(vatel.connect_async(url, open_timeout=5, close_timeout=2))
+            self.conn = self._run(vatel.connect_async(url, open_timeout=5, close_timeout=0.5))
 
     def _run(self, awaitable: Awaitable[T]) -> T:
         assert self._loop is not None
