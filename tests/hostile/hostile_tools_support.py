@@ -87,7 +87,10 @@ class HostileToolServer:
         reader = asyncio.create_task(peer._read())
         try:
             await self._script(peer)
-            await reader  # until the client closes
+            # Like the service, close once the script is done; the client's run()
+            # returns when the close arrives rather than after its close_timeout.
+            await ws.close()
+            await reader  # until the client's close is read
         except BaseException as exc:
             self.errors.append(exc)
             raise
