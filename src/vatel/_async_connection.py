@@ -46,16 +46,11 @@ def _connection_class() -> type[Any]:
         async def handshake(self, *args: Any, **kwargs: Any) -> None:
             try:
                 await super().handshake(*args, **kwargs)
-                return
             except InvalidStatus as exc:
-                response = exc.response
-                if not 300 <= response.status_code < 400:
+                refused = RedirectRefused.of(exc)
+                if refused is None:
                     raise
-                location = response.headers.get("Location", "")
-                refused = RedirectRefused(
-                    response.status_code, location, bytes(response.body or b"")
-                )
-            raise refused
+                raise refused from None
 
         def process_event(self, event: Any) -> None:
             if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:

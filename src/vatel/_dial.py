@@ -376,6 +376,16 @@ class RedirectRefused(Exception):
         self.location = location
         self.body = body
 
+    @classmethod
+    def of(cls, exc: Exception) -> RedirectRefused | None:
+        """The refusal for a handshake ``exc`` that was a 3xx answer, else ``None``."""
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+        if response is None or not isinstance(status, int) or not 300 <= status < 400:
+            return None
+        location = response.headers.get("Location", "")
+        return cls(status, location, bytes(response.body or b""))
+
 
 def handshake_error(exc: BaseException, url: str, open_timeout: float | None) -> APIError | None:
     """The SDK error for a failure while opening the WebSocket, or ``None`` when
