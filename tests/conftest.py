@@ -132,3 +132,16 @@ def contract() -> dict[str, Any]:
         )
     data: dict[str, Any] = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
     return data
+
+
+@pytest.fixture(params=["stdlib", "orjson"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Runs the test with orjson reading audio frames, then with the stdlib alone."""
+    from vatel import _protocol
+
+    if request.param == "orjson":
+        orjson = pytest.importorskip("orjson", reason="the speedups extra is not installed")
+        monkeypatch.setattr(_protocol, "_fast_loads", orjson.loads)
+    else:
+        monkeypatch.setattr(_protocol, "_fast_loads", None)
+    yield request.param

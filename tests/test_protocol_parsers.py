@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,21 +17,6 @@ try:
     import orjson
 except ImportError:  # pragma: no cover - the speedups extra is optional
     orjson = None  # type: ignore[assignment]
-
-PARSERS = ["stdlib", "orjson"]
-
-
-@pytest.fixture(params=PARSERS)
-def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Runs the test with orjson reading audio frames, then with the stdlib alone."""
-    if request.param == "orjson":
-        if orjson is None:
-            pytest.skip("orjson (the speedups extra) is not installed")
-        monkeypatch.setattr(_protocol, "_fast_loads", orjson.loads)
-    else:
-        monkeypatch.setattr(_protocol, "_fast_loads", None)
-    yield request.param
-
 
 AUDIO_B64 = base64.b64encode(b"\x10\x00" * 480).decode()
 AUDIO_DATA = '"data":{"turn_id":"t1","audio":"' + AUDIO_B64 + '","is_final":false}'

@@ -10,13 +10,12 @@ import base64
 import json
 import logging
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 from hostile_protocol_support import App, memory_bound, session
 
 import vatel
-from vatel import SessionEndedError, _protocol
+from vatel import SessionEndedError
 from vatel._protocol import SessionState
 
 try:
@@ -46,17 +45,6 @@ PCM = b"\x01\x02" * 480  # 20 ms
 GOOD_AUDIO = base64.b64encode(PCM).decode()
 STARTED = frame("session_started", {"id": "s-1"})
 ENDED = frame("session_ended", {})
-
-
-@pytest.fixture(params=["stdlib", "orjson"])
-def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "orjson":
-        if orjson is None:
-            pytest.skip("orjson (the speedups extra) is not installed")
-        monkeypatch.setattr(_protocol, "_fast_loads", orjson.loads)
-    else:
-        monkeypatch.setattr(_protocol, "_fast_loads", None)
-    yield request.param
 
 
 @pytest.mark.timeout(30)
