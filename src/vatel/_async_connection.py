@@ -17,7 +17,7 @@ from ._dial import ConnectOptions, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import ProtocolError
 from ._redact import redact_url
-from ._session_base import SessionBase
+from ._session_base import LateFrameFilter, SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
 
@@ -36,11 +36,8 @@ def _connection_class() -> type[Any]:
     deadline once closing)."""
     from websockets.asyncio.client import ClientConnection
     from websockets.exceptions import InvalidStatus
-    from websockets.frames import DATA_OPCODES
 
-    class SessionConnection(ClientConnection):
-        discarding = False
-        send_timed_out = False
+    class SessionConnection(LateFrameFilter, ClientConnection):
         send_timeout: float | None = None
 
         async def handshake(self, *args: Any, **kwargs: Any) -> None:
@@ -51,11 +48,6 @@ def _connection_class() -> type[Any]:
                 if refused is None:
                     raise
                 raise refused from None
-
-        def process_event(self, event: Any) -> None:
-            if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
-                return
-            super().process_event(event)
 
         async def drain(self) -> None:
             if not self.paused:

@@ -26,7 +26,7 @@ from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, p
 from ._events import Event, SessionEnded
 from ._exceptions import APIError, ProtocolError
 from ._redact import redact_url
-from ._session_base import SessionBase
+from ._session_base import LateFrameFilter, SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
 
@@ -59,13 +59,9 @@ def _connection_class() -> type[Any]:
     redirects refused, frames dropped once closing, and a flag for a send
     that timed out."""
     from websockets.exceptions import InvalidStatus
-    from websockets.frames import DATA_OPCODES
     from websockets.sync.client import ClientConnection
 
-    class SessionConnection(ClientConnection):
-        discarding = False
-        send_timed_out = False
-
+    class SessionConnection(LateFrameFilter, ClientConnection):
         def handshake(self, *args: Any, **kwargs: Any) -> None:
             try:
                 super().handshake(*args, **kwargs)
@@ -74,11 +70,6 @@ def _connection_class() -> type[Any]:
                 if refused is None:
                     raise
                 raise refused from None
-
-        def process_event(self, event: Any) -> None:
-            if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
-                return
-            super().process_event(event)
 
         def send_data(self) -> None:
             try:

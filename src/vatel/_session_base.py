@@ -5,10 +5,30 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from websockets.frames import DATA_OPCODES
+
 from ._dial import closed_error, first_close, send_timeout_error, url_token
 from ._exceptions import APIError, ProtocolError
 from ._protocol import SessionProtocol, SessionState
 from ._redact import REDACTED, redact_text, redact_url
+
+
+class LateFrameFilter:
+    """Mixed into ``websockets``' client connection, sync and async alike.
+
+    Once closing starts (``discarding``), data frames are dropped as they
+    arrive, so a server flooding instead of answering our close cannot grow
+    memory; control frames, the server's close among them, still get through.
+    ``send_timed_out`` marks a send cut short by ``send_timeout``.
+    """
+
+    discarding = False
+    send_timed_out = False
+
+    def process_event(self, event: Any) -> None:
+        if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
+            return
+        super().process_event(event)  # type: ignore[misc]
 
 
 class SessionBase:
