@@ -1,25 +1,26 @@
-"""``Client`` and ``AsyncClient``: the REST API and the voice-session entry point."""
+"""``Client`` and ``AsyncClient``: the REST API and the voice-session entry point.
+
+``AsyncClient`` is written by hand; the part of ``Client`` that only differs by
+``async``/``await`` (the retry loop, one attempt, the download) is generated
+from it by ``scripts/unasync.py``. What each flavour does its own way sits
+behind helpers of the same name: ``AttemptDeadline`` / ``AsyncAttemptDeadline``,
+``Pool`` / ``AsyncPool`` and ``_sleep`` / ``_async_sleep``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import gc
-import heapq
 import importlib
-import itertools
 import logging
-import socket
-import threading
 import time
-import warnings
-import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import httpx
 from typing_extensions import Self, Unpack
 
+from ._attempt_deadline import AsyncAttemptDeadline, AttemptDeadline
 from ._base_client import (
     NOT_GIVEN,
     APIRequest,
@@ -29,14 +30,13 @@ from ._base_client import (
     Timeout,
     _NotGiven,
     attempt_budget,
-    deadline_passed,
     parse_response,
     safe_cause,
 )
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DOWNLOAD_CHUNK_SIZE
 from ._dial import ConnectOptions, SessionCredentials, connection_url
 from ._download import Destination, DownloadSink, ProgressCallback, content_length
-from ._exceptions import ClientClosedError
+from ._http_pool import AsyncPool, Pool
 from ._redact import known_secrets
 
 if TYPE_CHECKING:
@@ -117,124 +117,6 @@ class _Lazy(Generic[R]):
         module = importlib.import_module(f"._resources.{self._module}", __package__)
         resource: R = getattr(module, self._name)(client)
         return resource
-
-
-# -- the sync clients' deadline ----------------------------------------------------
-
-
-def _socket_of(stream: object) -> socket.socket | None:
-    """The socket under an httpcore network stream, when shutting it down ends
-    only this request (HTTP/1.1; an HTTP/2 connection carries others too)."""
-    get = getattr(stream, "get_extra_info", None)
-    if get is None:
-        return None
-    try:
-        tls = get("ssl_object")
-        if tls is not None and tls.selected_alpn_protocol() == "h2":
-            return None
-        sock = get("socket")
-    except Exception:  # A stream of another kind: no deadline beyond its time-outs.
-        return None
-    return sock if isinstance(sock, socket.socket) else None
-
-
-class _AttemptGuard:
-    """Ends a sync attempt that outlives its deadline, by shutting down its socket
-    from the watchdog thread; the blocked read in the caller's thread then fails
-    at once. The socket is learnt when httpcore connects (trace hook) and from the
-    response's ``network_stream``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._socket: socket.socket | None = None
-        self.over = False
-        self.fired = False
-
-    def trace(self, name: str, info: dict[str, Any]) -> None:
-        if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            self.attach(info.get("return_value"))
-
-    def attach(self, stream: object) -> None:
-        sock = _socket_of(stream)
-        if sock is None:
-            return
-        with self._lock:
-            if self.over:
-                return
-            self._socket = sock
-            if self.fired:
-                _shut(sock)
-
-    def fire(self) -> None:
-        with self._lock:
-            if self.over:
-                return
-            self.fired = True
-            if self._socket is not None:
-                _shut(self._socket)
-
-    def finish(self) -> None:
-        with self._lock:
-            self.over = True
-            self._socket = None
-
-
-def _shut(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also under TLS: it wakes a thread blocked in
-    # recv() on every platform, where close() does not.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One daemon thread firing the guards of sync attempts whose deadline passed."""
-
-    def __init__(self) -> None:
-        self._wake = threading.Condition()
-        self._due: list[tuple[float, int, weakref.ref[_AttemptGuard]]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._compact_at = 1024
-
-    def _compact(self) -> None:
-        # Finished attempts leave their entry behind until it falls due; drop
-        # those now and then so a busy client's heap stays the size of its
-        # attempts in flight.
-        self._due = [e for e in self._due if (g := e[2]()) is not None and not g.over]
-        heapq.heapify(self._due)
-        self._compact_at = max(1024, 2 * len(self._due))
-
-    def watch(self, guard: _AttemptGuard, seconds: float) -> None:
-        with self._wake:
-            entry = (time.monotonic() + seconds, next(self._order), weakref.ref(guard))
-            heapq.heappush(self._due, entry)
-            if len(self._due) >= self._compact_at:
-                self._compact()
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
-                self._thread = threading.Thread(
-                    target=self._run, name="vatel-rest-deadlines", daemon=True
-                )
-                self._thread.start()
-            if self._due and self._due[0] is entry:
-                self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._due:
-                    self._wake.wait()
-                when, _, ref = self._due[0]
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    continue
-                heapq.heappop(self._due)
-            guard = ref()
-            if guard is not None:
-                guard.fire()
-
-
-_watchdog = _Watchdog()
 
 
 def _read_body(response: httpx.Response) -> CappedBody | None:
@@ -339,8 +221,7 @@ class Client(_ClientOptions):
             default_timeout=http_client.timeout if http_client is not None else DEFAULT_TIMEOUT,
             trust_env=trust_env,
         )
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(trust_env=trust_env)
+        self._pool = Pool(http_client, trust_env)
 
     # -- resources --------------------------------------------------------------
 
@@ -363,6 +244,26 @@ class Client(_ClientOptions):
 
     # -- voice sessions ---------------------------------------------------------
 
+    def connect(
+        self,
+        session_token: _session_token.SessionToken | str,
+        *,
+        agent_id: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[ConnectOptions],
+    ) -> _connection.Connection:
+        """Open a voice session: a connected :class:`Connection`; use it with
+        ``with`` to close the session on exit.
+
+        ``options`` tune the WebSocket (time-outs, keepalive, size limits,
+        headers, TLS context, proxy); see :class:`vatel.ConnectOptions`.
+        """
+        from ._connection import connect
+
+        url = self.connection_url(session_token, agent_id, version_id)
+        return connect(url, **self._connect_options(options))
+
+    # --- generated by scripts/unasync.py from AsyncClient: do not edit ---
     def session_token(
         self,
         agent_id: str,
@@ -388,24 +289,6 @@ class Client(_ClientOptions):
         )
         return to_session_token(self._request(request), agent_id, version_id)
 
-    def connect(
-        self,
-        session_token: _session_token.SessionToken | str,
-        *,
-        agent_id: str | None = None,
-        version_id: str | None = None,
-        **options: Unpack[ConnectOptions],
-    ) -> _connection.Connection:
-        """Open a voice session: a connected :class:`Connection`.
-
-        ``options`` tune the WebSocket (time-outs, keepalive, size limits,
-        headers, TLS context, proxy); see :class:`vatel.ConnectOptions`.
-        """
-        from ._connection import connect
-
-        url = self.connection_url(session_token, agent_id, version_id)
-        return connect(url, **self._connect_options(options))
-
     # -- plumbing ---------------------------------------------------------------
 
     def _request(self, request: APIRequest[T]) -> T:
@@ -415,24 +298,18 @@ class Client(_ClientOptions):
     def _send(self, request: APIRequest[Any], *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
-            deadline = self._deadline()
-            guard = _AttemptGuard()
+            deadline = AttemptDeadline(self._deadline(), attempt_budget(self.timeout))
             failure: httpx.TransportError | None = None
             try:
-                outcome = self._attempt(request, attempt, deadline, guard, stream)
+                outcome = deadline.run(self._attempt, request, attempt, deadline, stream)
             except httpx.TransportError as exc:
                 failure = exc
-            finally:
-                guard.finish()
             if failure is not None:
                 # Decided outside the handler, so nothing holding a secret is
                 # left behind as the SDK error's __context__.
-                error = failure
-                if guard.fired:
-                    error = deadline_passed(attempt_budget(self.timeout), failure.request)
-                delay = self._retry_delay(request, attempt, error=error)
+                delay = self._retry_delay(request, attempt, error=failure)
                 if delay is None:
-                    raise self._connection_error(request, error) from safe_cause(
+                    raise self._connection_error(request, failure) from safe_cause(
                         failure, self._secrets
                     )
             elif isinstance(outcome, httpx.Response):
@@ -446,28 +323,27 @@ class Client(_ClientOptions):
         self,
         request: APIRequest[Any],
         attempt: int,
-        deadline: Deadline,
-        guard: _AttemptGuard,
+        deadline: AttemptDeadline,
         stream: bool,
     ) -> httpx.Response | float:
         """One exchange: the response (its body read unless ``stream``), or the
         delay before the next attempt; raises the status error when done."""
-        if self._http.is_closed:
-            raise ClientClosedError("This vatel.Client is closed; make a new one.")
-        http_request = self._build_request(self._http, request, deadline.cap(self.timeout))
-        left = deadline.remaining()
-        if left is not None:
-            http_request.extensions["trace"] = guard.trace
-            _watchdog.watch(guard, left)
+        http = self._pool.current()
+        http_request = self._build_request(http, request, deadline.cap(self.timeout))
+        deadline.arm(http_request)
         log.debug("HTTP request: %s %s", request.method, http_request.url)
-        response = self._http.send(http_request, stream=True)
+        response = http.send(http_request, stream=True)
         log.debug("HTTP response: %s %s %d", request.method, request.path, response.status_code)
-        guard.attach(response.extensions.get("network_stream"))
+        deadline.attach(response)
         if response.is_success:
-            if not stream:
-                response.read()
+            try:
+                if not stream:
+                    response.read()
+            except BaseException:
+                response.close()
+                raise
             return response
-        with contextlib.closing(response):
+        try:
             delay = self._retry_delay(request, attempt, response=response)
             if delay is not None:
                 return delay
@@ -479,6 +355,8 @@ class Client(_ClientOptions):
                         body.feed(raw)
                         if body.full:
                             break
+        finally:
+            response.close()
         raise self._status_error(request, response, body.text())
 
     def _download(
@@ -507,8 +385,7 @@ class Client(_ClientOptions):
     def close(self) -> None:
         """Close the connection pool (unless it came from the caller). Requests
         made afterwards raise :class:`vatel.ClientClosedError`."""
-        if self._owns_http:
-            self._http.close()
+        self._pool.close()
 
     def __enter__(self) -> Self:
         return self
@@ -521,61 +398,7 @@ class Client(_ClientOptions):
     ) -> None:
         self.close()
 
-
-class _AsyncPool:
-    """The ``httpx.AsyncClient`` of an :class:`AsyncClient` and its copies, and the
-    event loop it runs on. A pool the SDK made is made again when a later
-    ``asyncio.run()`` uses the client, since connections cannot move between
-    loops; the caller's own ``http_client`` is used as given."""
-
-    def __init__(self, http: httpx.AsyncClient | None, trust_env: bool) -> None:
-        self.owned = http is None
-        self._trust_env = trust_env
-        self.http = http if http is not None else self._new()
-        self._loop: weakref.ref[Any] | None = None
-        self.closed = False
-
-    def _new(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(trust_env=self._trust_env)
-
-    def current(self) -> httpx.AsyncClient:
-        """The client to send with on the running loop."""
-        if self.closed or self.http.is_closed:
-            raise ClientClosedError("This vatel.AsyncClient is closed; make a new one.")
-        if self.owned:
-            import asyncio
-
-            loop = asyncio.get_running_loop()
-            bound = self._loop() if self._loop is not None else None
-            if bound is not loop:
-                if self._loop is not None:
-                    log.debug("AsyncClient used on a new event loop: new connection pool")
-                    self._replace()
-                self._loop = weakref.ref(loop)
-        return self.http
-
-    def _replace(self) -> None:
-        # The old loop is gone, and with it any way to close its connections
-        # politely: dropping the old pool closes their sockets as it is
-        # collected, and the "unclosed transport" warnings that says so are
-        # expected here, not a leak.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            self.http = self._new()
-            gc.collect()
-
-    async def aclose(self) -> None:
-        """Close the pool, if the SDK made it, on the loop it runs on; a pool
-        left on an earlier loop is dropped with that loop."""
-        self.closed = True
-        if not self.owned:
-            return
-        import asyncio
-
-        bound = self._loop() if self._loop is not None else None
-        if bound is not None and bound is not asyncio.get_running_loop():
-            self._replace()
-        await self.http.aclose()
+    # --- end generated ---
 
 
 class AsyncClient(_ClientOptions):
@@ -610,11 +433,7 @@ class AsyncClient(_ClientOptions):
             default_timeout=http_client.timeout if http_client is not None else DEFAULT_TIMEOUT,
             trust_env=trust_env,
         )
-        self._pool = _AsyncPool(http_client, trust_env)
-
-    @property
-    def _http(self) -> httpx.AsyncClient:
-        return self._pool.http
+        self._pool = AsyncPool(http_client, trust_env)
 
     # -- resources --------------------------------------------------------------
 
@@ -639,6 +458,26 @@ class AsyncClient(_ClientOptions):
 
     # -- voice sessions ---------------------------------------------------------
 
+    def connect(
+        self,
+        session_token: _session_token.SessionToken | str,
+        *,
+        agent_id: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[ConnectOptions],
+    ) -> _async_connection.AsyncConnect:
+        """Open a voice session: ``await`` it for an :class:`AsyncConnection`, or
+        use it with ``async with`` to close the session on exit.
+
+        ``options`` tune the WebSocket (time-outs, keepalive, size limits,
+        headers, TLS context, proxy); see :class:`vatel.ConnectOptions`.
+        """
+        from ._async_connection import connect_async
+
+        url = self.connection_url(session_token, agent_id, version_id)
+        return connect_async(url, **self._connect_options(options))
+
+    # --- begin unasync source: AsyncClient ---
     async def session_token(
         self,
         agent_id: str,
@@ -664,21 +503,6 @@ class AsyncClient(_ClientOptions):
         )
         return to_session_token(await self._request(request), agent_id, version_id)
 
-    def connect(
-        self,
-        session_token: _session_token.SessionToken | str,
-        *,
-        agent_id: str | None = None,
-        version_id: str | None = None,
-        **options: Unpack[ConnectOptions],
-    ) -> _async_connection.AsyncConnect:
-        """Open a voice session: ``await`` it for an :class:`AsyncConnection`, or
-        use it with ``async with`` to close the session on exit."""
-        from ._async_connection import connect_async
-
-        url = self.connection_url(session_token, agent_id, version_id)
-        return connect_async(url, **self._connect_options(options))
-
     # -- plumbing ---------------------------------------------------------------
 
     async def _request(self, request: APIRequest[T]) -> T:
@@ -686,27 +510,20 @@ class AsyncClient(_ClientOptions):
         return parse_response(request, response, self._secrets)
 
     async def _send(self, request: APIRequest[Any], *, stream: bool = False) -> httpx.Response:
-        import asyncio
-
         attempt = 0
         while True:
-            deadline = self._deadline()
-            http = self._pool.current()
-            failure: BaseException | None = None
-            error: httpx.TransportError | None = None
+            deadline = AsyncAttemptDeadline(self._deadline(), attempt_budget(self.timeout))
+            failure: httpx.TransportError | None = None
             try:
-                exchange = self._attempt(http, request, attempt, deadline, stream)
-                outcome = await asyncio.wait_for(exchange, deadline.remaining())
-            except asyncio.TimeoutError as exc:
-                failure, error = exc, deadline_passed(attempt_budget(self.timeout))
+                outcome = await deadline.run(self._attempt, request, attempt, deadline, stream)
             except httpx.TransportError as exc:
-                failure = error = exc
-            if failure is not None and error is not None:
+                failure = exc
+            if failure is not None:
                 # Decided outside the handler, so nothing holding a secret is
                 # left behind as the SDK error's __context__.
-                delay = self._retry_delay(request, attempt, error=error)
+                delay = self._retry_delay(request, attempt, error=failure)
                 if delay is None:
-                    raise self._connection_error(request, error) from safe_cause(
+                    raise self._connection_error(request, failure) from safe_cause(
                         failure, self._secrets
                     )
             elif isinstance(outcome, httpx.Response):
@@ -718,18 +535,20 @@ class AsyncClient(_ClientOptions):
 
     async def _attempt(
         self,
-        http: httpx.AsyncClient,
         request: APIRequest[Any],
         attempt: int,
-        deadline: Deadline,
+        deadline: AsyncAttemptDeadline,
         stream: bool,
     ) -> httpx.Response | float:
         """One exchange: the response (its body read unless ``stream``), or the
         delay before the next attempt; raises the status error when done."""
+        http = self._pool.current()
         http_request = self._build_request(http, request, deadline.cap(self.timeout))
+        deadline.arm(http_request)
         log.debug("HTTP request: %s %s", request.method, http_request.url)
         response = await http.send(http_request, stream=True)
         log.debug("HTTP response: %s %s %d", request.method, request.path, response.status_code)
+        deadline.attach(response)
         if response.is_success:
             try:
                 if not stream:
@@ -792,3 +611,5 @@ class AsyncClient(_ClientOptions):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # --- end unasync source ---
