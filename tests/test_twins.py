@@ -174,12 +174,7 @@ FLAVOUR_DOCSTRINGS: dict[tuple[str, str | None], str] = {
 }
 
 # Real inconsistencies, kept visible until fixed.
-KNOWN_DRIFT: dict[tuple[str, str | None, str], str] = {
-    ("Connection", "recv", "doc"): (
-        "AsyncConnection.recv documents that a time-out loses no frame; Connection.recv "
-        "behaves the same (websockets keeps the frame) but does not say so"
-    ),
-}
+KNOWN_DRIFT: dict[tuple[str, str | None, str], str] = {}
 
 
 class Pair(NamedTuple):

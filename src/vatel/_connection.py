@@ -97,7 +97,8 @@ class Connection(SessionBase):
     def recv(self, timeout: float | None = None) -> Event:
         """Wait for the next event.
 
-        Raises :class:`TimeoutError` when ``timeout`` seconds pass without one,
+        Raises :class:`TimeoutError` when ``timeout`` seconds pass without one
+        (no frame is lost: ``websockets`` keeps it for the next call),
         :class:`vatel.ConnectionClosedError` once the connection is closed, and
         :class:`vatel.ProtocolError` for a frame the contract does not allow
         (the session stays usable).
