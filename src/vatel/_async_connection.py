@@ -17,9 +17,10 @@ from ._dial import ConnectOptions, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import ProtocolError
 from ._redact import redact_url
-from ._session_base import LateFrameFilter, SessionBase
+from ._session_base import SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
+from ._ws_internals import LateFrameFilter
 
 __all__ = ["AsyncConnect", "AsyncConnection", "connect_async"]
 

@@ -26,9 +26,10 @@ from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, p
 from ._events import Event, SessionEnded
 from ._exceptions import APIError, ProtocolError
 from ._redact import redact_url
-from ._session_base import LateFrameFilter, SessionBase
+from ._session_base import SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
+from ._ws_internals import LateFrameFilter
 
 __all__ = ["Connection", "connect"]
 

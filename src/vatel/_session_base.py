@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
-
-from websockets.frames import DATA_OPCODES
 
 from ._dial import closed_error, first_close, send_timeout_error, url_token
 from ._exceptions import APIError, ProtocolError
 from ._protocol import SessionProtocol, SessionState
 from ._redact import REDACTED, redact_text, redact_url
-
-
-class LateFrameFilter:
-    """Mixed into ``websockets``' client connection, sync and async alike.
-
-    Once closing starts (``discarding``), data frames are dropped as they
-    arrive, so a server flooding instead of answering our close cannot grow
-    memory; control frames, the server's close among them, still get through.
-    ``send_timed_out`` marks a send cut short by ``send_timeout``.
-    """
-
-    discarding = False
-    send_timed_out = False
-
-    def process_event(self, event: Any) -> None:
-        if self.discarding and getattr(event, "opcode", None) in DATA_OPCODES:
-            return
-        super().process_event(event)  # type: ignore[misc]
+from ._ws_internals import discard_unread
 
 
 class SessionBase:
@@ -131,21 +111,7 @@ class SessionBase:
     # -- closing ---------------------------------------------------------------------
 
     def _discard_late_frames(self) -> None:
-        """Keep reading while closing, but drop what arrives.
-
-        Reading stops while ``max_queue`` frames wait unread; the server's close
-        frame would then sit behind them and closing would stall for
-        ``close_timeout``. Reading on lets it through; dropping the data frames
-        that come with it (nobody reads them after ``close()``) keeps memory
-        bounded even when the server floods instead of answering. Frames that
-        were already queued are still delivered.
-        """
-        self._ws.discarding = True
-        assembler = getattr(self._ws, "recv_messages", None)
-        if assembler is None or not hasattr(assembler, "paused"):
-            return
-        with getattr(assembler, "mutex", None) or contextlib.nullcontext():
-            assembler.high = assembler.low = None
-            if assembler.paused:
-                assembler.paused = False
-                assembler.resume()
+        """Drop data frames from now on, but keep reading: the server's close
+        frame must not wait behind frames nobody will read (see
+        :func:`vatel._ws_internals.discard_unread`)."""
+        discard_unread(self._ws)
