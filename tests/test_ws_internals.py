@@ -54,7 +54,10 @@ def test_pyproject_pins_the_tested_range() -> None:
 
 @pytest.mark.parametrize(
     ("module", "hooks"),
-    [(_connection, ("process_event", "send_data")), (_async_connection, ("process_event", "drain"))],
+    [
+        (_connection, ("process_event", "send_data")),
+        (_async_connection, ("process_event", "drain")),
+    ],
     ids=["sync", "async"],
 )
 def test_overridden_hooks_exist_in_websockets(module: Any, hooks: tuple[str, ...]) -> None:
