@@ -267,7 +267,10 @@ def rst(text: str) -> str:
 
 def docstring(text: str, indent: str) -> list[str]:
     """``text`` as a docstring at ``indent``, wrapped to the line length."""
-    paragraphs = [rst(p) for p in text.replace("\\", "\\\\").split("\n")]
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    paragraphs = [rst(p) for p in text.split("\n")]
+    if paragraphs[-1].endswith('"'):
+        paragraphs[-1] += " "  # as ruff writes it: a quote must not touch the closing ones
     if len(paragraphs) == 1 and len(indent) + len(paragraphs[0]) + 6 <= LINE:
         return [f'{indent}"""{paragraphs[0]}"""']
     lines: list[str] = []
