@@ -94,7 +94,7 @@ def test_importing_the_models_builds_no_validator() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split(" ", 1)
     count, rest = int(out[0]), out[1]
-    assert count >= 45
+    assert count >= 35  # every model the operations take or return, and the base
     assert rest.strip() == "[] ['SessionTokenResponse'] t"
 
 

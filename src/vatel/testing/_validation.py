@@ -1,8 +1,10 @@
-"""Request-body validation: the contract's input schemas, written compactly.
+"""Request-body validation against the contract's input schemas.
 
-``check(body, SPEC)`` returns the body with unknown properties dropped (or raises
-:class:`ApiError` 400 for closed schemas), and names the offending field in every
-error: ``"voice_settings.provider must be one of: ..."``. JSON types are checked
+The schemas come from ``_schemas`` (generated from the contract); this module
+turns each into a compact :data:`Spec` once, at import. ``check(body, SPEC)``
+returns the body with unknown properties dropped (or raises :class:`ApiError`
+400 for closed schemas), and names the offending field in every error:
+``"voice_settings.provider must be one of: ..."``. JSON types are checked
 strictly: ``true`` is not a number and ``"1"`` is not an integer.
 
 The mock does not reuse the SDK's own models on purpose: a test server that
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from ._errors import ApiError
+from ._schemas import QUERY_PARAMETERS, REQUEST_BODIES, SCHEMAS
 from ._util import is_uuid
 
 Kind = Literal["string", "number", "integer", "boolean", "uuid"]
@@ -119,127 +122,73 @@ def _check_scalar(value: Any, spec: Scalar, where: str) -> Any:
     return value.lower() if kind == "uuid" else value
 
 
-STRING = Scalar("string")
-NUMBER = Scalar("number")
-INTEGER = Scalar("integer")
-BOOLEAN = Scalar("boolean")
-UUID = Scalar("uuid")
-STRING_OR_NULL = Scalar("string", nullable=True)
-BOOLEAN_OR_NULL = Scalar("boolean", nullable=True)
-
-AGENT_STATUSES = ("active", "inactive")
-TTS_PROVIDERS = ("elevenlabs", "openai", "cartesia", "hume", "minimax", "fish")
-TIMEOUT_ACTIONS = ("end_call", "transfer_call")
-PBX_KINDS = ("3cx", "yeastar", "webex", "generic")
-SIP_AUTH_TYPES = ("digest", "acl", "none")
-CALLER_TRANSFORMS = (
-    "add_prefix",
-    "add_suffix",
-    "replace",
-    "strip_digits_end",
-    "strip_digits_start",
-)
-CALL_STATUSES = ("connected", "started", "in_progress", "auth_failed", "ended")
-CALL_SOURCES = ("twilio", "sip", "simulation", "api")
-CALL_OUTCOMES = ("transferred", "ended_by_agent", "ended_by_user")
+# What the contract states only in prose, or the real service does beyond it.
 LANGUAGES = ("multi", "en", "es", "fr", "de", "it", "pt", "ru", "zh", "ja", "ko", "ar", "hi")
-TRANSPORTS = ("websocket", "webrtc")
-
-VOICE_SETTINGS = Object(
-    {
-        "id": STRING,
-        "provider": Scalar("string", TTS_PROVIDERS),
-        "speed": NUMBER,
-        "stability": NUMBER,
-        "similarity_boost": NUMBER,
-        "volume": NUMBER,
-    }
-)
-VAD_SETTINGS = Object({"start_secs": NUMBER, "stop_secs": NUMBER, "silence_timeout_secs": NUMBER})
-NOISE_CANCEL_SETTINGS = Object({"enabled": BOOLEAN, "level": NUMBER})
-TIMEOUT_SETTINGS = Object(
-    {
-        "default_timeout": NUMBER,
-        "timeout_action": Scalar("string", TIMEOUT_ACTIONS),
-        "transfer_number": STRING,
-        "transfer_message": STRING,
-        "silence_counter": INTEGER,
-        "silence_timeout_action": Scalar("string", TIMEOUT_ACTIONS),
-        "silence_transfer_number": STRING,
-    }
-)
-_AGENT_FIELDS: dict[str, Spec] = {
-    "phone_number_id": Scalar("uuid", nullable=True),
-    "name": STRING,
-    "llm": STRING,
-    "fallback_llm": STRING,
-    "status": Scalar("string", AGENT_STATUSES),
-    "prompt": STRING,
-    "first_message": STRING,
-    "first_message_interruption_time": NUMBER,
-    "default_language": Scalar("string", LANGUAGES),
-    "summarize_calls": BOOLEAN,
-    "noise_cancel_settings": NOISE_CANCEL_SETTINGS,
-    "vad_settings": VAD_SETTINGS,
-    "enable_first_message_outbound": BOOLEAN,
-    "timeout_settings": TIMEOUT_SETTINGS,
-    "keyterms": Array(STRING),
-    "voice_settings": VOICE_SETTINGS,
+# An enumeration for a property the contract types as a plain string.
+_PROSE_ENUMS = {
+    ("AgentCreateInput", "default_language"): LANGUAGES,
+    ("AgentUpdateInput", "default_language"): LANGUAGES,
 }
-AGENT_CREATE = Object(_AGENT_FIELDS, required=frozenset({"name"}))
-AGENT_UPDATE = Object(_AGENT_FIELDS)
+# The official Python SDK sends every optional member, unset ones as null.
+_NULL_IS_ABSENT = frozenset({"GenerateSessionTokenRequest"})
 
-TWILIO_IMPORT = Object(
-    {"label": STRING, "phone_number": STRING, "account_sid": STRING, "auth_token": STRING},
-    required=frozenset({"phone_number", "account_sid", "auth_token"}),
-)
-TWILIO_LABEL = Object({"label": STRING}, required=frozenset({"label"}))
 
-CALLER_ID_TRANSFORM = Object(
-    {
-        "type": Scalar("string", CALLER_TRANSFORMS),
-        "value": STRING,
-        "value2": STRING,
-        "number": INTEGER,
-    },
-    required=frozenset({"type"}),
-)
-_TRUNK_FIELDS: dict[str, Spec] = {
-    "pbx": Scalar("string", PBX_KINDS),
-    "caller_id_transforms": Array(CALLER_ID_TRANSFORM),
-    "inbound_host": STRING_OR_NULL,
-    "inbound_auth_type": Scalar("string", SIP_AUTH_TYPES, nullable=True),
-    "inbound_sip_username": STRING_OR_NULL,
-    "inbound_sip_password": STRING_OR_NULL,
-    "outbound_host": STRING_OR_NULL,
-    "outbound_sip_username": STRING_OR_NULL,
-    "outbound_sip_password": STRING_OR_NULL,
-    "register": BOOLEAN_OR_NULL,
-    "remain_in_dialog": BOOLEAN_OR_NULL,
-}
-SIP_TRUNK_CREATE = Object(_TRUNK_FIELDS, required=frozenset({"pbx"}))
-SIP_TRUNK_UPDATE = Object(
-    {**_TRUNK_FIELDS, "caller_id_transforms": Array(CALLER_ID_TRANSFORM, nullable=True)}
-)
+def _ref(node: Mapping[str, Any]) -> str:
+    return str(node["$ref"]).rsplit("/", 1)[-1]
 
-ASSIGNMENT_CREATE = Object(
-    {"agent_id": UUID, "number": STRING, "alternate_number": STRING},
-    required=frozenset({"agent_id"}),
-)
-ASSIGNMENT_PATCH = Object({"number": STRING_OR_NULL, "alternate_number": STRING_OR_NULL})
 
-SESSION_TOKEN_REQUEST = Object(
-    {
-        "agent_id": UUID,
-        "version_id": UUID,
-        "chat_id": UUID,
-        "transport": Scalar("string", TRANSPORTS),
-        "first_message": STRING,
-        "prompt": STRING,
-        "chat": BOOLEAN,
-    },
-    required=frozenset({"agent_id"}),
-    closed=True,
-    # The official Python SDK sends every optional member, unset ones as null.
-    null_is_absent=True,
-)
+def _spec(schema: Mapping[str, Any], owner: str = "", name: str = "") -> Spec:
+    """The :data:`Spec` of an OpenAPI schema; ``owner``/``name`` locate a property."""
+    nullable = bool(schema.get("nullable", False))
+    if "$ref" in schema:
+        target = SCHEMAS[_ref(schema)]
+        if nullable:
+            target = {**target, "nullable": True}
+        return _spec(target, owner, name)
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return Object(
+            {key: _spec(value, owner, key) for key, value in properties.items()},
+            required=frozenset(schema.get("required", ())),
+            closed=schema.get("additionalProperties") is False,
+            nullable=nullable,
+            null_is_absent=owner in _NULL_IS_ABSENT and not name,  # the body itself
+        )
+    if kind == "array":
+        return Array(_spec(schema["items"], owner, name), nullable=nullable)
+    if kind == "string" and schema.get("format") == "uuid":
+        return Scalar("uuid", nullable=nullable)
+    if kind in ("string", "number", "integer", "boolean"):
+        enum = tuple(schema.get("enum", ())) or _PROSE_ENUMS.get((owner, name), ())
+        return Scalar(kind, enum, nullable=nullable)
+    raise TypeError(f"the mock cannot validate {owner}.{name}: {dict(schema)}")
+
+
+def _object_spec(schema_name: str) -> Object:
+    spec = _spec(SCHEMAS[schema_name], schema_name)
+    assert isinstance(spec, Object)
+    return spec
+
+
+def _enum(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple((SCHEMAS[_ref(schema)] if "$ref" in schema else schema)["enum"])
+
+
+# One spec per request body the contract defines, by schema name.
+REQUEST_SPECS: dict[str, Object] = {name: _object_spec(name) for name in REQUEST_BODIES.values()}
+
+AGENT_CREATE = REQUEST_SPECS["AgentCreateInput"]
+AGENT_UPDATE = REQUEST_SPECS["AgentUpdateInput"]
+TWILIO_IMPORT = REQUEST_SPECS["TwilioPhoneNumberImportInput"]
+TWILIO_LABEL = REQUEST_SPECS["TwilioPhoneNumberLabelPatchInput"]
+SIP_TRUNK_CREATE = REQUEST_SPECS["SipTrunkCreateInput"]
+SIP_TRUNK_UPDATE = REQUEST_SPECS["SipTrunkUpdateInput"]
+ASSIGNMENT_CREATE = REQUEST_SPECS["SipTrunkAgentAssignmentCreateInput"]
+ASSIGNMENT_PATCH = REQUEST_SPECS["SipTrunkAgentAssignmentPatchInput"]
+SESSION_TOKEN_REQUEST = REQUEST_SPECS["GenerateSessionTokenRequest"]
+
+_CALL_FILTERS = QUERY_PARAMETERS["listCalls"]
+CALL_STATUSES = _enum(_CALL_FILTERS["status"])
+CALL_SOURCES = _enum(_CALL_FILTERS["source"])
+CALL_OUTCOMES = _enum(_CALL_FILTERS["outcome"])
