@@ -7,6 +7,7 @@ import struct
 import sys
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,16 +146,18 @@ BAD_FILES = {
     "avi": (b"RIFF\x04\x00\x00\x00AVI ", ["Not a WAV file", "AVI"]),
     "short": (b"RIFF\x24", ["Not a WAV file", "5 bytes"]),
     "rifx": (b"RIFX" + bytes(40), ["RIFX", "Supported"]),
-    "float": (
-        wav_with(fmt_body(tag=3, bits=32)),
-        ["IEEE floating point", "0x0003", "Supported: integer PCM"],
+    "float-24-bit": (
+        wav_with(fmt_body(tag=3, bits=24), bytes(6)),
+        ["24-bit IEEE float", "Supported", "64-bit IEEE float"],
     ),
-    "a-law": (wav_with(fmt_body(tag=6, bits=8)), ["A-law"]),
+    "ulaw-16-bit": (wav_with(fmt_body(tag=7, bits=16)), ["16-bit mu-law", "8-bit mu-law"]),
+    "alaw-no-channels": (wav_with(fmt_body(tag=6, bits=8, channels=0)), ["0 channels"]),
+    "float-no-rate": (wav_with(fmt_body(tag=3, bits=32, rate=0)), ["0 Hz"]),
     "mp3-in-wav": (wav_with(fmt_body(tag=0x55, bits=0)), ["MP3"]),
     "unknown-tag": (wav_with(fmt_body(tag=0x1234)), ["0x1234"]),
-    "extensible-float": (
-        wav_with(fmt_body(bits=32, extensible=3)),
-        ["IEEE floating point", "extensible"],
+    "extensible-adpcm": (
+        wav_with(fmt_body(bits=4, extensible=2)),
+        ["Microsoft ADPCM", "extensible"],
     ),
     "64-bit": (wav_with(fmt_body(bits=64), bytes(16)), ["64 bits"]),
     "no-channels": (wav_with(fmt_body(channels=0)), ["0 channels"]),
@@ -173,6 +176,72 @@ def test_malformed_or_non_pcm_files_raise_a_clear_error(data: bytes, fragments: 
             call(io.BytesIO(data))
         for fragment in fragments:
             assert fragment in str(caught.value)
+
+
+# --- float, 32-bit and G.711 files, written here byte by byte ------------------------
+
+
+def float_wav(values: list[float], *, bits: int = 32, extensible: bool = False, **kw: int) -> bytes:
+    code = "f" if bits == 32 else "d"
+    body = struct.pack(f"<{len(values)}{code}", *values)
+    fmt = (
+        fmt_body(bits=bits, extensible=3, **kw) if extensible else fmt_body(tag=3, bits=bits, **kw)
+    )
+    return wav_with(fmt, body)
+
+
+FLOATS = [0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.0, 0.25 / 32767, 0.75 / 32767]
+FLOATS_AS_PCM16 = [0, 16384, -16384, 32767, -32767, 32767, -32767, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{"bits": 32}, {"bits": 64}, {"bits": 32, "extensible": True}],
+    ids=["float32", "float64", "extensible-float32"],
+)
+def test_float_files_read_as_clipped_scaled_rounded_pcm16(layout: dict[str, Any]) -> None:
+    data = float_wav(FLOATS, **layout)
+    assert read_wav(io.BytesIO(data)) == pcm16(FLOATS_AS_PCM16)
+    info = wav_info(io.BytesIO(data))
+    assert info == WavInfo(24_000, 1, layout["bits"] // 8, len(FLOATS), "float")
+
+
+def test_stereo_float_file_averages_its_channels() -> None:
+    data = float_wav([0.5, 0.25, -1.0, -1.0], channels=2)  # two frames
+    assert read_wav(io.BytesIO(data)) == pcm16([12288, -32767])
+
+
+def test_32_bit_integer_file_keeps_the_top_16_bits() -> None:
+    samples = [0x12345678, -0x12345678, 0x7FFFFFFF, -0x80000000, 0xFFFF]
+    data = wav_with(fmt_body(bits=32), struct.pack("<5i", *samples))
+    assert read_wav(io.BytesIO(data)) == pcm16([0x1234, -0x1235, 0x7FFF, -0x8000, 0])
+    assert wav_info(io.BytesIO(data)) == WavInfo(24_000, 1, 4, 5, "pcm")
+
+
+def test_32_bit_integer_extensible_file_is_read() -> None:
+    data = wav_with(fmt_body(bits=32, extensible=1), struct.pack("<2i", 0x40000000, -0x40000000))
+    assert read_wav(io.BytesIO(data)) == pcm16([0x4000, -0x4000])
+
+
+@pytest.mark.parametrize(
+    ("tag", "codes", "expected", "encoding"),
+    [
+        (7, [0xFF, 0x80, 0x00, 0x7F], [0, 32124, -32124, 0], "ulaw"),
+        (6, [0xD5, 0x55, 0xAA, 0x2A], [8, -8, 32256, -32256], "alaw"),
+    ],
+    ids=["mu-law", "a-law"],
+)
+def test_g711_files_are_decoded(
+    tag: int, codes: list[int], expected: list[int], encoding: str
+) -> None:
+    data = wav_with(fmt_body(tag=tag, bits=8), bytes(codes))  # 24 kHz: no resampling
+    assert read_wav(io.BytesIO(data)) == pcm16(expected)
+    assert wav_info(io.BytesIO(data)) == WavInfo(24_000, 1, 1, 4, encoding)  # type: ignore[arg-type]
+
+
+def test_an_8khz_mulaw_file_lasts_as_long_at_24khz() -> None:
+    data = wav_with(fmt_body(tag=7, bits=8, rate=8_000), bytes([0xFF]) * 800)  # 0.1 s of zeros
+    assert read_wav(io.BytesIO(data)) == bytes(2 * 2400)
 
 
 def test_missing_file_is_an_os_error(tmp_path: Path) -> None:

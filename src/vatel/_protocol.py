@@ -47,6 +47,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from typing_extensions import Buffer
+
 from ._events import (
     Event,
     InputAudioTranscript,
@@ -63,6 +65,7 @@ from ._events import (
     _short_repr,
 )
 from ._exceptions import AudioFormatError, ProtocolError, SessionEndedError
+from ._pcm import pcm16_bytes
 from ._serialize import tool_output_text
 
 __all__ = ["SessionProtocol", "SessionState", "decode_event"]
@@ -335,23 +338,21 @@ _AUDIO_PREFIX = '{"type":"input_audio","data":{"audio":"'
 _AUDIO_SUFFIX = '"}}'
 
 
-def _checked_pcm(pcm: bytes) -> bytes:
-    if not isinstance(pcm, (bytes, bytearray, memoryview)):
-        raise AudioFormatError(f"PCM audio must be bytes, got {type(pcm).__name__}.")
-    # A memoryview's len() counts items, not bytes; bytes() of bytes is free.
-    pcm = bytes(pcm)
-    if len(pcm) == 0:
+def _checked_pcm(pcm: Buffer) -> bytes:
+    # Type, item type, strides and odd byte counts are checked where every other
+    # PCM16 input is; only an empty chunk is special to the wire.
+    data = pcm16_bytes(pcm)
+    if not data:
         raise AudioFormatError("PCM audio chunk is empty.")
-    if len(pcm) % 2:
-        raise AudioFormatError(
-            f"PCM16 audio needs an even number of bytes, got {len(pcm)}: "
-            "each sample is 2 bytes (16-bit little-endian, 24 kHz, mono)."
-        )
-    return pcm
+    return data
 
 
-def encode_input_audio_bytes(pcm: bytes) -> str:
-    """The ``input_audio`` frame for a chunk of PCM16 24 kHz mono bytes."""
+def encode_input_audio_bytes(pcm: Buffer) -> str:
+    """The ``input_audio`` frame for a chunk of PCM16 24 kHz mono audio.
+
+    ``pcm`` is bytes or any C-contiguous buffer of 16-bit samples (an
+    ``array.array("h")``, a numpy ``int16`` array).
+    """
     encoded = binascii.b2a_base64(_checked_pcm(pcm), newline=False).decode("ascii")
     # Base64 never needs JSON escaping, so the frame is assembled directly.
     return _AUDIO_PREFIX + encoded + _AUDIO_SUFFIX

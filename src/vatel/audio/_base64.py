@@ -5,18 +5,22 @@ from __future__ import annotations
 import base64
 import binascii
 
+from typing_extensions import Buffer
+
 from .._exceptions import AudioFormatError
-from ._format import check_pcm16
+from .._pcm import pcm16_bytes
 
 __all__ = ["decode_base64", "encode_base64"]
 
 _PREVIEW = 40  # characters of bad input quoted in an error message
 
 
-def encode_base64(pcm: bytes) -> str:
-    """Base64 text of PCM16 audio; odd-length input raises :class:`~vatel.AudioFormatError`."""
-    check_pcm16(pcm)
-    return base64.b64encode(pcm).decode("ascii")
+def encode_base64(pcm: Buffer) -> str:
+    """Base64 text of PCM16 audio (bytes or a buffer of 16-bit samples).
+
+    Odd-length or non-integer input raises :class:`~vatel.AudioFormatError`.
+    """
+    return base64.b64encode(pcm16_bytes(pcm)).decode("ascii")
 
 
 def decode_base64(data: str) -> bytes:
