@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from types import TracebackType
 from typing import Any
 
-from typing_extensions import Self, Unpack
+from typing_extensions import Buffer, Self, Unpack
 from websockets.exceptions import ConnectionClosed
 
 from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
@@ -147,8 +147,9 @@ class AsyncConnection(SessionBase):
         """Send a base64 chunk of PCM16 24 kHz mono audio."""
         await self._send(self._protocol.input_audio(audio))
 
-    async def send_input_audio_bytes(self, pcm: bytes) -> None:
-        """Send a chunk of raw PCM16 24 kHz mono audio (an even number of bytes)."""
+    async def send_input_audio_bytes(self, pcm: Buffer) -> None:
+        """Send a chunk of PCM16 24 kHz mono audio: bytes, or any buffer of 16-bit
+        samples such as ``array("h")`` or a numpy ``int16`` array."""
         await self._send(self._protocol.input_audio_bytes(pcm))
 
     async def send_tool_call_output(self, tool_call_id: str, output: Any) -> None:

@@ -527,7 +527,7 @@ class SessionProtocol:
         self._check_not_ended()
         return encode_input_audio(audio)
 
-    def input_audio_bytes(self, pcm: bytes) -> str:
+    def input_audio_bytes(self, pcm: Buffer) -> str:
         """Frame for raw PCM16 audio."""
         self._check_not_ended()
         return encode_input_audio_bytes(pcm)

@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
+from typing_extensions import Buffer
+
+from .._pcm import pcm16_bytes
 from ._buffers import CaptureQueue, PlaybackQueue
 from ._convert import byteswap
-from ._format import CHANNELS, FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, check_pcm16, duration_of
+from ._format import CHANNELS, FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, duration_of
 
 __all__ = ["INSTALL_HINT", "Microphone", "Speaker"]
 
@@ -184,12 +187,12 @@ class Speaker:
         """True once :meth:`close` has been called."""
         return self._closed
 
-    def play(self, pcm: bytes) -> None:
-        """Queue PCM16 24 kHz mono audio for playback and return immediately."""
+    def play(self, pcm: Buffer) -> None:
+        """Queue PCM16 24 kHz mono audio (bytes or a buffer of 16-bit samples) for
+        playback and return immediately."""
         if self._closed:
             raise RuntimeError("Speaker is closed")
-        check_pcm16(pcm)
-        self._queue.write(bytes(pcm))
+        self._queue.write(pcm16_bytes(pcm))
 
     def flush(self) -> float:
         """Drop all queued audio not yet played; returns how many seconds were dropped."""
