@@ -133,8 +133,10 @@ class TestCommandsAfterTheEnd:
         with pytest.raises(SessionEndedError) as info:
             command(protocol)  # type: ignore[operator]
         error = info.value
-        # Code catching a closed session catches this too.
-        assert isinstance(error, vatel.ConnectionClosedError) and error.ok
+        # The caller's misuse, not the server's doing: no APIError, but it reads
+        # as a normal close for code reporting both the same way.
+        assert not isinstance(error, vatel.APIError) and isinstance(error, RuntimeError)
+        assert (error.code, error.ok) == (1000, True)
         assert "ended" in str(error)
         assert dict(protocol.pending_tool_calls) == {"c": "lookup"}
 

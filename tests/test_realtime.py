@@ -378,7 +378,8 @@ class TestServerMisbehaviour:
             server.end_session()
             assert [e.type async for e in conn] == ["session_ended"]
             await server.sessions[-1].wait_closed_async()
-            with pytest.raises(vatel.ConnectionClosedError) as info:
+            # The session ended: refused locally, before the socket is looked at.
+            with pytest.raises(vatel.SessionEndedError) as info:
                 await conn.send_input_audio_bytes(bytes(FRAME_BYTES))
             assert info.value.code == 1000 and info.value.ok
 

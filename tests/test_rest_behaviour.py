@@ -187,9 +187,9 @@ class TestConfiguration:
 
     def test_missing_key_is_a_clear_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("VATEL_API_KEY", raising=False)
-        with pytest.raises(vatel.APIError, match="VATEL_API_KEY"):
+        with pytest.raises(vatel.ConfigurationError, match="VATEL_API_KEY"):
             vatel.Client()
-        with pytest.raises(vatel.APIError, match="VATEL_API_KEY"):
+        with pytest.raises(vatel.ConfigurationError, match="VATEL_API_KEY"):
             vatel.AsyncClient()
 
     def test_plain_http_to_a_remote_host_is_warned_about(

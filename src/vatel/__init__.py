@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         RateLimitError,
         ResponseTooLargeError,
         SessionEndedError,
+        VatelError,
     )
     from ._protocol import SessionState
     from ._serialize import ToolOutputError
@@ -108,6 +109,7 @@ __all__ = [
     "ToolRouter",
     "ToolStats",
     "UnknownEvent",
+    "VatelError",
     "__version__",
     "connect",
     "connect_async",
@@ -133,6 +135,7 @@ _EXCEPTIONS = (
     "RateLimitError",
     "ResponseTooLargeError",
     "SessionEndedError",
+    "VatelError",
 )
 _EVENTS = (
     "Event",

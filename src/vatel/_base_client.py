@@ -16,7 +16,7 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -37,15 +37,15 @@ from ._constants import (
     MAX_RETRY_DELAY,
 )
 from ._exceptions import (
+    REQUEST_ID_HEADER,
     APIConnectionError,
-    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     ConfigurationError,
     status_error_class,
 )
-from ._redact import known_secrets, redact_http_logs, redact_text, redact_url
+from ._redact import REDACTED, known_secrets, redact_http_logs, redact_text, redact_url
 from ._version import __version__
 
 log = logging.getLogger("vatel")
@@ -233,6 +233,56 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def safe_headers(
+    headers: httpx.Headers | Iterable[tuple[bytes, bytes]], secrets: Sequence[str | None] = ()
+) -> httpx.Headers:
+    """A copy of ``headers`` with every known secret, ``Bearer …`` credential and
+    JWT-shaped value replaced by ``***``: a server may echo what it was sent."""
+    pairs = headers.raw if isinstance(headers, httpx.Headers) else headers
+    # Latin-1 maps every byte to one character and back, so nothing else changes.
+    return httpx.Headers(
+        [
+            (
+                redact_text(name.decode("latin-1"), *secrets).encode("latin-1"),
+                redact_text(value.decode("latin-1"), *secrets).encode("latin-1"),
+            )
+            for name, value in pairs
+        ]
+    )
+
+
+# Say how the body travelled on the wire, not how the copy kept on an error holds it.
+_FRAMING_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
+def _request_copy(response: httpx.Response, secrets: Sequence[str | None]) -> httpx.Request | None:
+    try:
+        original = response.request
+    except RuntimeError:  # A response built without a request.
+        return None
+    headers = safe_headers(original.headers, secrets)
+    for name in ("authorization", "proxy-authorization"):
+        if name in headers:
+            headers[name] = REDACTED
+    url = redact_text(redact_url(str(original.url)), *secrets)
+    return httpx.Request(original.method, url, headers=headers)
+
+
+def _response_copy(
+    response: httpx.Response, headers: httpx.Headers, body: str, secrets: Sequence[str | None]
+) -> httpx.Response:
+    """A small stand-alone copy of ``response`` to keep on its error: the status,
+    the already redacted ``headers`` and kept ``body``, the request without its
+    body or credentials; nothing of the original stays referenced."""
+    kept = httpx.Headers([(k, v) for k, v in headers.raw if k.lower() not in _FRAMING_HEADERS])
+    return httpx.Response(
+        response.status_code,
+        headers=kept,
+        content=body.encode("utf-8"),
+        request=_request_copy(response, secrets),
+    )
+
+
 def make_status_error(
     status_code: int,
     body: str,
@@ -241,16 +291,23 @@ def make_status_error(
     method: str | None = None,
     url: str | None = None,
     secrets: Sequence[str | None] = (),
+    response: httpx.Response | None = None,
 ) -> APIStatusError:
     """The exception for a non-2xx answer, with every known secret removed.
 
     At most :data:`ERROR_BODY_LIMIT` characters of ``body`` are kept (and looked
-    at), and the message is cut to :data:`ERROR_MESSAGE_LIMIT`.
+    at), and the message is cut to :data:`ERROR_MESSAGE_LIMIT`. ``headers``
+    default to those of ``response``; the error keeps a light copy of
+    ``response`` (see :class:`vatel.APIStatusError`), never the response itself.
     """
     # Cut again after redaction: a replaced secret may be shorter or longer.
     body = redact_text(body[:ERROR_BODY_LIMIT], *secrets)[:ERROR_BODY_LIMIT]
     message = _shorten(redact_text(error_message(status_code, body), *secrets), ERROR_MESSAGE_LIMIT)
+    if headers is None and response is not None:
+        headers = response.headers
     retry_after = parse_retry_after(headers) if headers is not None else None
+    kept_headers = safe_headers(headers if headers is not None else httpx.Headers(), secrets)
+    request_id = kept_headers.get(REQUEST_ID_HEADER)
     return status_error_class(status_code)(
         message,
         status_code=status_code,
@@ -258,6 +315,9 @@ def make_status_error(
         method=method,
         url=_shorten(redact_text(url, *secrets), ERROR_MESSAGE_LIMIT) if url else None,
         retry_after=retry_after,
+        headers=kept_headers,
+        request_id=_shorten(request_id, ERROR_MESSAGE_LIMIT) if request_id else None,
+        response=_response_copy(response, kept_headers, body, secrets) if response else None,
     )
 
 
@@ -559,11 +619,11 @@ class BaseClient:
         raw_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         key = clean_api_key(raw_key) if raw_key is not None else ""
         if not key:
-            raise APIError(
+            raise ConfigurationError(
                 f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
             )
         if max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
+            raise ConfigurationError("max_retries must be 0 or more")
         self.api_key = key
         known_secrets.add(self, key)
         given = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
@@ -614,10 +674,10 @@ class BaseClient:
         return make_status_error(
             response.status_code,
             body,
-            headers=response.headers,
             method=request.method,
             url=request.path,
             secrets=self._secrets,
+            response=response,
         )
 
     def _connection_error(self, request: APIRequest[Any], error: Exception) -> APIConnectionError:

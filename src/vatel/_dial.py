@@ -16,10 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._exceptions import (
     APIConnectionError,
-    APIError,
     APIStatusError,
     APITimeoutError,
+    ConfigurationError,
     ConnectionClosedError,
+    VatelError,
 )
 from ._redact import RedactingFilter, redact_text, redact_url
 
@@ -121,9 +122,9 @@ class DialPlan:
 def plan_dial(url: str, options: ConnectOptions, user_agent: str) -> DialPlan:
     """Check ``url`` and ``options`` and turn them into a :class:`DialPlan`.
 
-    Raises :class:`vatel.APIConnectionError` for a URL that cannot be a session
-    URL and :class:`TypeError` for an unknown or mistyped option; neither shows
-    the token.
+    Raises :class:`vatel.ConfigurationError` for a URL that cannot be a session
+    URL or an option value out of range, and :class:`TypeError` for an unknown
+    or mistyped option; none shows the token.
     """
     token = url_token(url)
     checked_url(url, token)
@@ -166,13 +167,16 @@ def _timeout_option(name: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
     if not value > 0:
-        raise ValueError(f"{name} must be above 0 seconds (or None for no limit), got {value!r}")
+        raise ConfigurationError(
+            f"{name} must be above 0 seconds (or None for no limit), got {value!r}"
+        )
     return float(value)
 
 
 def checked_url(url: str, token: str | None = None) -> None:
-    """Raise :class:`vatel.APIConnectionError` unless ``url`` is a ``ws://`` or
-    ``wss://`` URL with a host and a valid port (the message never shows the token)."""
+    """Raise :class:`vatel.ConfigurationError` unless ``url`` is a ``ws://`` or
+    ``wss://`` URL with a host and a valid port (the message never shows the token).
+    Nothing was sent: the caller's URL is wrong, the network has no part in it."""
     if not isinstance(url, str):
         raise TypeError(f"The voice session URL must be a str, got {type(url).__name__}")
     problem = ""
@@ -193,7 +197,7 @@ def checked_url(url: str, token: str | None = None) -> None:
     if problem:
         safe = redact_text(redact_url(url), token)
         detail = redact_text(problem, token)
-        raise APIConnectionError(f"Invalid voice session URL ({detail}): {safe}")
+        raise ConfigurationError(f"Invalid voice session URL ({detail}): {safe}")
 
 
 def environment_proxy(url: str) -> str | None:
@@ -293,8 +297,9 @@ class SessionCredentials:
         """Credentials from a :class:`SessionToken` or a token string; explicit
         ids win over those the token remembers or carries in its claims.
 
-        Raises :class:`ValueError` when the agent is known from none of them:
-        the server refuses a session without ``agentId``.
+        Raises :class:`vatel.ConfigurationError` (a :class:`ValueError`) when the
+        token is empty or the agent is known from none of them: the server
+        refuses a session without ``agentId``.
         """
         if isinstance(token, str):
             value = token
@@ -303,7 +308,7 @@ class SessionCredentials:
             agent_id = agent_id or token.agent_id
             version_id = version_id or token.version_id
         if not value:
-            raise ValueError("The session token is empty.")
+            raise ConfigurationError("The session token is empty.")
         if not agent_id or not version_id:
             from ._session_token import _jwt_claims
 
@@ -311,7 +316,7 @@ class SessionCredentials:
             agent_id = agent_id or _claim(claims, "agent_id", "agentId")
             version_id = version_id or _claim(claims, "version_id", "versionId")
         if not agent_id:
-            raise ValueError(
+            raise ConfigurationError(
                 "The agent of this session is unknown: pass agent_id= (the agent the "
                 "token was minted for), or pass the SessionToken from "
                 "client.session_token() rather than its token string."
@@ -335,10 +340,12 @@ def connection_url(base_url: str, credentials: SessionCredentials) -> str:
     try:
         parts = urlsplit(base_url)
     except ValueError as exc:
-        raise ValueError(f"base_url is not a valid URL ({exc}): {redact_url(base_url)!r}") from None
+        raise ConfigurationError(
+            f"base_url is not a valid URL ({exc}): {redact_url(base_url)!r}"
+        ) from None
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
     if scheme is None or not parts.netloc:
-        raise ValueError(f"base_url must be an http(s) URL, got {redact_url(base_url)!r}")
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {redact_url(base_url)!r}")
     query = [("token", credentials.token)]
     if credentials.agent_id:
         query.append(("agentId", credentials.agent_id))
@@ -370,11 +377,18 @@ def url_token(url: str) -> str | None:
 class RedirectRefused(Exception):
     """Raised in place of following a 3xx answer to the opening handshake."""
 
-    def __init__(self, status_code: int, location: str, body: bytes) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        location: str,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(f"redirect {status_code}")
         self.status_code = status_code
         self.location = location
         self.body = body
+        self.headers = headers or []
 
     @classmethod
     def of(cls, exc: Exception) -> RedirectRefused | None:
@@ -384,12 +398,24 @@ class RedirectRefused(Exception):
         if response is None or not isinstance(status, int) or not 300 <= status < 400:
             return None
         location = response.headers.get("Location", "")
-        return cls(status, location, bytes(response.body or b""))
+        return cls(status, location, bytes(response.body or b""), raw_headers(response.headers))
 
 
-def handshake_error(exc: BaseException, url: str, open_timeout: float | None) -> APIError | None:
+def raw_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+    """The name and value bytes of a ``websockets`` handshake's headers, as they
+    came: values were decoded as Latin-1 (older releases: ASCII, keeping other
+    bytes as surrogate escapes), which this undoes either way."""
+    return [
+        (name.encode("latin-1", "surrogateescape"), value.encode("latin-1", "surrogateescape"))
+        for name, value in headers.raw_items()
+    ]
+
+
+def handshake_error(exc: BaseException, url: str, open_timeout: float | None) -> VatelError | None:
     """The SDK error for a failure while opening the WebSocket, or ``None`` when
-    the exception is not one the SDK translates."""
+    the exception is not one the SDK translates. A refused handshake's error
+    carries the answer's headers and request id (``response`` is ``None``:
+    that is for REST answers)."""
     # Imported here, on the failure path: neither the REST plumbing (httpx,
     # pydantic) nor asyncio (for a sync session) is needed to open a session.
     import asyncio
@@ -399,34 +425,39 @@ def handshake_error(exc: BaseException, url: str, open_timeout: float | None) ->
     token = url_token(url)
     safe_url = redact_url(url)
     path = urlsplit(safe_url).path
+    secrets = (token, _quoted(token))
     if isinstance(exc, RedirectRefused):
-        where = redact_text(redact_url(exc.location), token) or "nowhere"
+        from ._base_client import safe_headers
+        from ._constants import ERROR_BODY_LIMIT
+
+        where = redact_text(redact_url(exc.location), *secrets) or "nowhere"
+        body = exc.body[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
         return APIStatusError(
             f"The server redirected the voice session to {where}; redirects are refused "
             "because the URL carries the session token. Connect to that address "
             "yourself if you trust it.",
             status_code=exc.status_code,
-            body=redact_text(exc.body.decode("utf-8", "replace"), token),
+            body=redact_text(body, *secrets),
             method="GET",
             url=path,
+            headers=safe_headers(exc.headers, secrets),
         )
     if isinstance(exc, InvalidStatus):
-        import httpx
-
-        from ._base_client import make_status_error
+        from ._base_client import make_status_error, safe_headers
+        from ._constants import ERROR_BODY_LIMIT
 
         response = exc.response
-        body = bytes(response.body or b"").decode("utf-8", "replace")
+        body = bytes(response.body or b"")[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
         return make_status_error(
             response.status_code,
             body,
-            headers=httpx.Headers(list(response.headers.raw_items())),
+            headers=safe_headers(raw_headers(response.headers), secrets),
             method="GET",
             url=path,
-            secrets=(token,),
+            secrets=secrets,
         )
     if isinstance(exc, InvalidURI):
-        return APIConnectionError(f"Invalid voice session URL: {safe_url}")
+        return ConfigurationError(f"Invalid voice session URL: {safe_url}")
     # Before Python 3.11 asyncio raised its own TimeoutError class.
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         after = f" after {open_timeout:g} s" if open_timeout else ""

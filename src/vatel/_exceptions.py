@@ -1,37 +1,71 @@
 """Exceptions raised by the Vatel SDK.
 
-Every error the SDK raises on purpose is an :class:`APIError`::
+Every error the SDK raises on purpose is a :class:`VatelError`. What the
+server or the network did is an :class:`APIError`; the caller's own mistakes
+sit beside it, and each is also the builtin exception it would be anywhere
+else in Python, so ``except ValueError`` and ``except RuntimeError`` keep
+working::
 
-    APIError
-    ├── APIStatusError                 the server answered with a non-2xx status
-    │   ├── BadRequestError            400
-    │   ├── AuthenticationError        401
-    │   ├── PermissionDeniedError      403
-    │   ├── NotFoundError              404
-    │   ├── ConflictError              409
-    │   ├── RateLimitError             429
-    │   └── InternalServerError        5xx
-    ├── APIConnectionError             no usable answer: DNS, refused, reset, TLS
-    │   └── APITimeoutError            the request or handshake took too long
-    ├── APIResponseValidationError     a 2xx answer that does not fit the contract
-    ├── ConnectionClosedError          the voice session's WebSocket is closed
-    │   └── SessionEndedError          a command after the session ended (nothing sent)
-    ├── ProtocolError                  the server sent a frame the contract does not allow
-    ├── AudioFormatError               audio given to the SDK is not PCM16 24 kHz mono
-    └── ResponseTooLargeError          a download over the caller's ``max_bytes``
+    VatelError
+    ├── APIError                           the server or the network (remote)
+    │   ├── APIStatusError                 the server answered with a non-2xx status
+    │   │   ├── BadRequestError            400
+    │   │   ├── AuthenticationError        401
+    │   │   ├── PermissionDeniedError      403
+    │   │   ├── NotFoundError              404
+    │   │   ├── ConflictError              409
+    │   │   ├── RateLimitError             429
+    │   │   └── InternalServerError        5xx
+    │   ├── APIConnectionError             no usable answer: DNS, refused, reset, TLS
+    │   │   └── APITimeoutError            the request or handshake took too long
+    │   ├── APIResponseValidationError     a 2xx answer that does not fit the contract
+    │   ├── ConnectionClosedError          the voice session's WebSocket is closed
+    │   ├── ProtocolError                  the server sent a frame the contract does not allow
+    │   └── ResponseTooLargeError          a download over the caller's ``max_bytes``
+    ├── ConfigurationError             (ValueError) a key, URL or option that cannot work
+    ├── AudioFormatError               (ValueError) audio given to the SDK is not PCM16 24 kHz
+    ├── ClientClosedError              (RuntimeError) a request through a closed client
+    └── SessionEndedError              (RuntimeError) a command after the session ended
 
-Errors caused by the server (remote) and errors caused by the caller (local,
-:class:`AudioFormatError`, which is also a :class:`ValueError`) are kept apart.
-Two local errors stand outside the tree, since no request was made:
-:class:`ConfigurationError` (a :class:`ValueError`: a client was given an API key
-or base URL that cannot work) and :class:`ClientClosedError` (a
-:class:`RuntimeError`: a request on a closed client).
-No message built here contains an API key or a session token.
+The four local errors are raised before anything is sent, and each is also the
+builtin named in brackets.
+
+So ``except vatel.APIError`` is the place for retrying, reporting or waiting
+out what went wrong elsewhere, and never hides a bug in the calling code;
+``except vatel.VatelError`` catches both. There is deliberately no common
+class for the local errors: each is a programming mistake to fix where it
+is raised, and its builtin base already says what kind. Arguments of the wrong
+type, or an empty id, raise the plain :class:`TypeError` / :class:`ValueError`
+that any Python function would.
+
+No message, attribute or ``args`` built here contains an API key or a session
+token.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+else:
+
+    class _LazyModule:
+        """Stands for a module until one of its names is read: ``httpx`` costs a
+        third of a second to import, and a voice session never needs it. Type
+        hints such as ``httpx.Headers`` still resolve (``typing.get_type_hints``)."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(importlib.import_module(self._name), attr)
+
+        def __repr__(self) -> str:
+            return f"<module {self._name!r}, imported on first use>"
+
+    httpx = _LazyModule("httpx")
 
 __all__ = [
     "APIConnectionError",
@@ -53,12 +87,20 @@ __all__ = [
     "RateLimitError",
     "ResponseTooLargeError",
     "SessionEndedError",
+    "VatelError",
     "status_error_class",
 ]
 
+REQUEST_ID_HEADER = "x-request-id"
+"""The response header whose value :attr:`APIStatusError.request_id` holds."""
 
-class APIError(Exception):
-    """Base class of every error the SDK raises.
+
+class VatelError(Exception):
+    """Base class of every error the SDK raises on purpose."""
+
+
+class APIError(VatelError):
+    """Something went wrong on the server or on the way to it.
 
     ``status_code`` and ``body`` are set when the error came with an HTTP
     response (REST, or a refused WebSocket handshake) and are ``None`` otherwise.
@@ -86,10 +128,22 @@ class APIStatusError(APIError):
     ``message`` is the ``error`` string of a ``{"error": ...}`` body when there
     is one, otherwise a short description of the status. ``retry_after`` holds
     the server's ``Retry-After`` delay in seconds, when it sent one.
+
+    ``headers`` are the response's headers (empty when unknown) and
+    ``request_id`` the value of its ``x-request-id`` header, to quote when
+    asking for support. ``response`` is a small copy of the REST response:
+    status, headers, and the body as far as it was read (at most
+    ``ERROR_BODY_LIMIT`` bytes, the same text as ``body``); ``None`` for a
+    refused WebSocket handshake. Its ``request`` has the method and URL but no
+    body, and its ``Authorization`` header is masked. A credential the server
+    echoes in a header is replaced by ``***`` in all of them.
     """
 
     status_code: int
     body: str
+    headers: httpx.Headers
+    request_id: str | None
+    response: httpx.Response | None
 
     def __init__(
         self,
@@ -100,11 +154,19 @@ class APIStatusError(APIError):
         method: str | None = None,
         url: str | None = None,
         retry_after: float | None = None,
+        headers: httpx.Headers | None = None,
+        request_id: str | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code, body=body)
         self.method = method
         self.url = url
         self.retry_after = retry_after
+        self.headers = httpx.Headers(headers)
+        if request_id is None:
+            request_id = self.headers.get(REQUEST_ID_HEADER) or None
+        self.request_id = request_id
+        self.response = response
 
     def __str__(self) -> str:
         where = f" ({self.method} {self.url})" if self.method and self.url else ""
@@ -197,22 +259,6 @@ class ConnectionClosedError(APIError):
         return self.code in (1000, 1001)
 
 
-class SessionEndedError(ConnectionClosedError):
-    """A command was given after the server ended the session (``session_ended``).
-
-    Nothing is sent. It is a :class:`vatel.ConnectionClosedError` (code 1000, a
-    normal end), so code that already handles a closed session handles this too.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            1000,
-            "session ended",
-            message="The voice session has ended (the server sent session_ended); "
-            "nothing more can be sent.",
-        )
-
-
 class ProtocolError(APIError):
     """The server sent a frame the contract does not allow.
 
@@ -223,24 +269,6 @@ class ProtocolError(APIError):
     def __init__(self, message: str, *, frame: str | bytes | None = None) -> None:
         super().__init__(message)
         self.frame: Any = frame[:1000] if frame is not None else None
-
-
-class AudioFormatError(APIError, ValueError):
-    """Audio handed to the SDK is not in the expected format (for instance an odd
-    number of PCM16 bytes, invalid base64, or an unsupported WAV encoding)."""
-
-
-class ConfigurationError(ValueError):
-    """A client was given a setting that cannot work: an API key with spaces or
-    control characters in it, or a base URL that is not an ``http(s)`` URL.
-
-    Raised when the client is built, before anything is sent. The message says
-    what is wrong and where, but never repeats the key.
-    """
-
-
-class ClientClosedError(RuntimeError):
-    """A request was made through a client (or its ``http_client``) that is closed."""
 
 
 class ResponseTooLargeError(APIError):
@@ -263,3 +291,51 @@ class ResponseTooLargeError(APIError):
         super().__init__(message)
         self.limit = limit
         self.size = size
+
+
+# -- the caller's own mistakes ------------------------------------------------------
+
+
+class ConfigurationError(VatelError, ValueError):
+    """A setting that cannot work: an API key that is missing or has spaces or
+    control characters in it, a base URL or voice session URL that is not a
+    valid ``http(s)``/``ws(s)`` URL, a session token without its agent, or a
+    time-out or retry count out of range.
+
+    Raised before anything is sent. The message says what is wrong and where,
+    but never repeats the key or the token.
+    """
+
+
+class AudioFormatError(VatelError, ValueError):
+    """Audio handed to the SDK is not in the expected format (for instance an odd
+    number of PCM16 bytes, invalid base64, or an unsupported WAV encoding)."""
+
+
+class ClientClosedError(VatelError, RuntimeError):
+    """A request was made through a client (or its ``http_client``) that is closed."""
+
+
+class SessionEndedError(VatelError, RuntimeError):
+    """A command was given after the server ended the session (``session_ended``).
+
+    Nothing is sent. ``code`` (1000), ``reason`` and ``ok`` (true) read as those
+    of a normally closed session, for code that reports both the same way.
+    """
+
+    code: int
+    reason: str
+    message: str
+
+    def __init__(self) -> None:
+        self.message = (
+            "The voice session has ended (the server sent session_ended); nothing more can be sent."
+        )
+        super().__init__(self.message)
+        self.code = 1000
+        self.reason = "session ended"
+
+    @property
+    def ok(self) -> bool:
+        """Always true: the server ended the session normally."""
+        return True

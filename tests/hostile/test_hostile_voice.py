@@ -392,7 +392,7 @@ BAD_URLS = [
 async def test_a_malformed_url_is_a_clear_vatel_error(flavour: str, url: str) -> None:
     with traced_memory() as memory:
         error = await refused(flavour, url)
-    assert isinstance(error, vatel.APIConnectionError), repr(error)
+    assert isinstance(error, vatel.ConfigurationError), repr(error)
     assert "Invalid voice session URL" in str(error)
     assert not [text for text in texts_of(error) if SECRET in text]
     assert memory.peak_growth < 4 * MiB
