@@ -287,7 +287,7 @@ def connect_async(url: str, **options: Unpack[ConnectOptions]) -> AsyncConnect:
 
     For callers that need their own headers, proxy, TLS context or time-outs;
     ``client.connect()`` builds the URL for you. A malformed URL raises
-    :class:`vatel.APIConnectionError` here; a redirect, :class:`vatel.APIStatusError`
+    :class:`vatel.ConfigurationError` here; a redirect, :class:`vatel.APIStatusError`
     once awaited.
     """
     return AsyncConnect(url, options)

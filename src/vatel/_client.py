@@ -36,6 +36,7 @@ from ._base_client import (
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DOWNLOAD_CHUNK_SIZE
 from ._dial import ConnectOptions, SessionCredentials, connection_url
 from ._download import Destination, DownloadSink, ProgressCallback, content_length
+from ._exceptions import ConfigurationError
 from ._http_pool import AsyncPool, Pool
 from ._redact import known_secrets
 
@@ -144,7 +145,7 @@ class _ClientOptions(BaseClient):
             clone.timeout = timeout
         if max_retries is not None:
             if max_retries < 0:
-                raise ValueError("max_retries must be 0 or more")
+                raise ConfigurationError("max_retries must be 0 or more")
             clone.max_retries = max_retries
         known_secrets.add(clone, clone.api_key)
         return clone
@@ -357,7 +358,10 @@ class Client(_ClientOptions):
                             break
         finally:
             response.close()
-        raise self._status_error(request, response, body.text())
+        error = self._status_error(request, response, body.text())
+        # The traceback keeps this frame: it must not keep the whole response too.
+        del response, body
+        raise error
 
     def _download(
         self,
@@ -571,7 +575,10 @@ class AsyncClient(_ClientOptions):
                             break
         finally:
             await response.aclose()
-        raise self._status_error(request, response, body.text())
+        error = self._status_error(request, response, body.text())
+        # The traceback keeps this frame: it must not keep the whole response too.
+        del response, body
+        raise error
 
     async def _download(
         self,

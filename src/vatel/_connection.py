@@ -257,7 +257,7 @@ def connect(url: str, **options: Unpack[ConnectOptions]) -> Connection:
 
     For callers that need their own headers, proxy, TLS context or time-outs;
     ``client.connect()`` builds the URL for you. A malformed URL raises
-    :class:`vatel.APIConnectionError`; a redirect, :class:`vatel.APIStatusError`.
+    :class:`vatel.ConfigurationError`; a redirect, :class:`vatel.APIStatusError`.
     """
     plan = plan_dial(url, options, _USER_AGENT)
     return _open(plan)

@@ -31,13 +31,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from ._exceptions import VatelError
+
 __all__ = ["MAX_DEPTH", "ToolOutputError", "tool_output_text"]
 
 MAX_DEPTH = 100
 """How deeply an output may nest (objects and lists) before it is refused."""
 
 
-class ToolOutputError(TypeError):
+class ToolOutputError(VatelError, TypeError):
     """A tool output cannot be sent as JSON; the message names the type and its place."""
 
 

@@ -25,7 +25,7 @@ from ._async_connection import AsyncConnection
 from ._connection import Connection
 from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._events import Event, ToolCall
-from ._exceptions import ConnectionClosedError
+from ._exceptions import ConnectionClosedError, SessionEndedError
 from ._tools import ToolRouter, _current_lease, _InFlight, _Lease
 
 __all__ = ["run_async", "run_sync"]
@@ -113,7 +113,7 @@ def _work(
 def _send_sync(conn: Connection, call: ToolCall, output: str) -> None:
     try:
         conn.send_tool_call_output(call.tool_call_id, output)
-    except ConnectionClosedError:
+    except (ConnectionClosedError, SessionEndedError):
         log.info("Tool %r finished after the session closed.", call.tool_name[:80])
     except Exception:
         log.exception("Could not send the output of tool %r.", call.tool_name[:80])
@@ -170,7 +170,7 @@ async def _answer_async(
 async def _send_async(conn: AsyncConnection, call: ToolCall, output: str) -> None:
     try:
         await conn.send_tool_call_output(call.tool_call_id, output)
-    except ConnectionClosedError:
+    except (ConnectionClosedError, SessionEndedError):
         log.info("Tool %r finished after the session closed.", call.tool_name[:80])
     except Exception:
         log.exception("Could not send the output of tool %r.", call.tool_name[:80])

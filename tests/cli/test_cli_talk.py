@@ -308,3 +308,15 @@ def test_load_tools_prefers_the_name_tools(tmp_path: Path, monkeypatch: pytest.M
         load_tools(str(tmp_path / "broken_mod.py"))
     with pytest.raises(click.BadParameter, match="no such file"):
         load_tools(str(tmp_path / "absent.py"))
+
+
+def test_talk_with_a_file_that_is_not_audio_says_so_in_one_line(
+    cli, agent_id, tmp_path: Path
+) -> None:
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_bytes(b"these are notes, not a RIFF file" * 4)
+    done = cli.many(("talk", agent_id, "--input", str(not_audio)))[0]
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    assert "Traceback" not in done.stderr

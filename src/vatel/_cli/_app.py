@@ -16,8 +16,7 @@ from .._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
-    ClientClosedError,
-    ConfigurationError,
+    VatelError,
 )
 from .._version import __version__
 
@@ -126,7 +125,7 @@ class _Group(click.Group):
             settings = ctx.find_object(Settings) or Settings()
             click.echo(error_line(exc, settings.resolved_base_url), err=True)
             raise click.exceptions.Exit(1) from None
-        except (OSError, ConfigurationError, ClientClosedError) as exc:
+        except (OSError, VatelError) as exc:
             click.echo(f"Error: {exc}", err=True)
             raise click.exceptions.Exit(1) from None
 

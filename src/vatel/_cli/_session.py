@@ -30,7 +30,7 @@ from .._events import (
     SpeechStopped,
     ToolCall,
 )
-from .._exceptions import ConnectionClosedError, ProtocolError
+from .._exceptions import ConnectionClosedError, ProtocolError, SessionEndedError
 from .._tools import ToolRouter
 from ._output import stdout_console
 
@@ -316,7 +316,7 @@ async def _drive(
         async for chunk in source:
             await conn.send_input_audio_bytes(chunk)
             conversation.report.input_bytes += len(chunk)
-    except ConnectionClosedError:
+    except (ConnectionClosedError, SessionEndedError):
         return  # The session ended while we were talking; the receiver reports why.
     finally:
         aclose = getattr(source, "aclose", None)
