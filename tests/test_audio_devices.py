@@ -28,10 +28,12 @@ class FakeStream:
         self.kwargs = kwargs
         self.callback = kwargs["callback"]
         self.started = self.aborted = self.closed = False
+        self.running = threading.Event()  # set by start(), for tests to wait on
         self.latency = 0.005
 
     def start(self) -> None:
         self.started = True
+        self.running.set()
 
     def abort(self, ignore_errors: bool = True) -> None:
         self.aborted = True
@@ -191,9 +193,8 @@ def test_drain_waits_until_everything_has_played(fake_sounddevice: list[FakeStre
     assert speaker.drain(timeout=0.05) is False  # nothing is consuming yet
 
     with Player(fake_sounddevice[0]) as player:
-        start = time.monotonic()
-        assert speaker.drain(timeout=5) is True
-        assert time.monotonic() - start < 2
+        assert speaker.drain(timeout=5) is True  # False: it gave up at the timeout
+        assert speaker.buffered == 0
     assert bytes(player.played[: len(pcm)]) == pcm
 
 
@@ -229,16 +230,19 @@ def test_microphone_yields_20_ms_chunks(fake_sounddevice: list[FakeStream]) -> N
 
     pcm = tone(440, 0.2)
     got: list[bytes] = []
+    all_read = threading.Event()
 
     def capture() -> None:
-        got.extend(mic)
+        for chunk in mic:
+            got.append(chunk)
+            if len(got) == 10:
+                all_read.set()
 
     reader = threading.Thread(target=capture)
     reader.start()
-    time.sleep(0.05)
-    assert stream.started
+    assert stream.running.wait(5), "iterating did not start the stream"
     feed(stream, pcm + b"\x00" * 100, block_frames=333)  # the device's block size varies
-    time.sleep(0.05)
+    assert all_read.wait(5), "the reader did not get the audio while the microphone was open"
     mic.close()
     reader.join(timeout=5)
 
@@ -256,10 +260,11 @@ async def test_microphone_async_iteration(fake_sounddevice: list[FakeStream]) ->
     pcm = tone(440, 0.1)
 
     def device() -> None:
-        time.sleep(0.02)
-        feed(stream, pcm, block_frames=240)
-        time.sleep(0.02)
-        mic.close()
+        try:
+            if stream.running.wait(5):  # audio flows once iterating has started the stream
+                feed(stream, pcm, block_frames=240)
+        finally:
+            mic.close()
 
     thread = threading.Thread(target=device)
     thread.start()
@@ -314,13 +319,16 @@ def test_capture_queue_get_times_out() -> None:
 @pytest.mark.anyio
 async def test_capture_queue_wakes_an_async_reader_from_another_thread() -> None:
     queue = CaptureQueue(chunk_bytes=2, max_chunks=10)
-    timer = threading.Timer(0.05, queue.put, args=(b"xy",))
-    timer.start()
+    reader = asyncio.ensure_future(queue.get_async())
+    await asyncio.sleep(0)  # the reader runs up to its wait
+    assert not reader.done()
 
-    chunk = await asyncio.wait_for(queue.get_async(), timeout=5)
+    device = threading.Thread(target=queue.put, args=(b"xy",))
+    device.start()
+    chunk = await asyncio.wait_for(reader, timeout=5)
 
     assert chunk == b"xy"
-    timer.join()
+    device.join()
 
 
 def test_playback_queue_reads_across_writes_and_pads_with_silence() -> None:

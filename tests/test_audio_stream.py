@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
+import tracemalloc
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from typing import Any
 
 import pytest
 
+from _clock import FakeClock
 from vatel import AudioFormatError
 from vatel.audio import (
     FRAME_BYTES,
@@ -97,80 +106,230 @@ def test_error_message_does_not_echo_megabytes() -> None:
 
 
 # --- pacing --------------------------------------------------------------------------
+#
+# Every schedule runs on a fake clock: the pacer's sleeps return at once and move
+# the fake time by what was asked, and a consumer's work moves it by hand. Each
+# test then checks the time at which every chunk reached the consumer.
+
+FLAVOURS = ("sync", "async")
 
 
-def timed(items: object) -> tuple[list[bytes], float]:
-    start = time.monotonic()
-    got = list(items)  # type: ignore[call-overload]
-    return got, time.monotonic() - start
+def release_times(
+    flavour: str,
+    source: Iterable[bytes] | AsyncIterable[bytes],
+    clock: FakeClock,
+    *,
+    work: Callable[[int], None] | None = None,
+    **options: Any,
+) -> tuple[list[bytes], list[float]]:
+    """The chunks ``paced`` (sync) or ``apaced`` (async) released, and the fake
+    time at which each reached the consumer; ``work(i)`` runs after chunk ``i``."""
+    got: list[bytes] = []
+    times: list[float] = []
+
+    def take(chunk: bytes) -> None:
+        times.append(clock.now)
+        got.append(chunk)
+        if work is not None:
+            work(len(got) - 1)
+
+    if flavour == "sync":
+        assert isinstance(source, Iterable)
+        for chunk in paced(source, clock=clock, sleep=clock.sleep, **options):
+            take(chunk)
+    else:
+
+        async def consume() -> None:
+            async for chunk in apaced(source, clock=clock, sleep=clock.asleep, **options):
+                take(chunk)
+
+        asyncio.run(consume())
+    return got, times
 
 
-def test_paced_releases_chunks_at_real_time_speed() -> None:
+def every(step: float, count: int, first: int = 0) -> list[float]:
+    """``count`` release times ``step`` seconds apart, from chunk ``first`` on."""
+    return [(first + k) * step for k in range(count)]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_paced_releases_chunks_at_real_time_speed(flavour: str) -> None:
     parts = list(chunks(silence(0.2)))  # ten 20 ms chunks
+    clock = FakeClock()
 
-    got, elapsed = timed(paced(parts))
+    got, times = release_times(flavour, parts, clock)
 
     assert got == parts
-    # The tenth chunk goes out once the first nine (180 ms) could have played.
-    assert elapsed >= 0.18
-    assert elapsed < 0.18 * 3
+    # Chunk k goes out once the k chunks before it (k * 20 ms) could have played.
+    assert times == pytest.approx(every(0.02, 10), abs=1e-9)
+    assert clock.sleeps == pytest.approx([0.02] * 9, abs=1e-9)
 
 
-def test_speed_zero_or_infinite_does_not_wait() -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("speed", [0, 0.0, float("inf")])
+def test_speed_zero_or_infinite_does_not_wait(flavour: str, speed: float) -> None:
     parts = list(chunks(silence(1.0)))
-    for speed in (0, 0.0, float("inf")):
-        got, elapsed = timed(paced(parts, speed=speed))
-        assert got == parts
-        assert elapsed < 0.1
+    clock = FakeClock()
+
+    got, times = release_times(flavour, parts, clock, speed=speed)
+
+    assert got == parts
+    assert clock.sleeps == []
+    assert times == [0.0] * 50
 
 
-def test_speed_scales_the_schedule() -> None:
-    parts = list(chunks(silence(0.4)))  # 20 chunks, 380 ms before the last at 1x
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize(("speed", "step"), [(2.0, 0.01), (0.5, 0.04), (4, 0.005)])
+def test_speed_scales_the_schedule(flavour: str, speed: float, step: float) -> None:
+    parts = list(chunks(silence(0.4)))  # 20 chunks of 20 ms
 
-    _, elapsed = timed(paced(parts, speed=2.0))
+    _, times = release_times(flavour, parts, FakeClock(), speed=speed)
 
-    assert 0.19 <= elapsed < 0.38
-
-
-def test_ms_per_chunk_overrides_the_length() -> None:
-    tiny = [b"\x00\x00"] * 6
-
-    _, elapsed = timed(paced(tiny, ms_per_chunk=40))
-
-    assert elapsed >= 0.2
+    assert times == pytest.approx(every(step, 20), abs=1e-9)
 
 
-def test_a_slow_consumer_does_not_make_the_schedule_drift() -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_ms_per_chunk_overrides_the_length(flavour: str) -> None:
+    tiny = [b"\x00\x00"] * 6  # 1/24 ms each, by length
+
+    _, times = release_times(flavour, tiny, FakeClock(), ms_per_chunk=40)
+
+    assert times == pytest.approx(every(0.04, 6), abs=1e-9)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_duration_is_taken_from_each_chunk(flavour: str) -> None:
+    parts = [silence(0.1), silence(0.01), silence(0.01), silence(0.05)]
+
+    _, times = release_times(flavour, parts, FakeClock())
+
+    assert times == pytest.approx([0.0, 0.1, 0.11, 0.12], abs=1e-9)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_slow_consumer_does_not_make_the_schedule_drift(flavour: str) -> None:
     parts = list(chunks(silence(0.5)))  # 25 chunks
-    start = time.monotonic()
-    for _ in paced(parts):
-        time.sleep(0.012)  # work done between chunks, shorter than a chunk
-    elapsed = time.monotonic() - start
+    clock = FakeClock()
 
-    # On schedule: 480 ms + the last 12 ms of work. Sleeping a fixed 20 ms after
-    # each chunk instead would take 25 * 32 ms = 800 ms.
-    assert elapsed >= 0.48
-    assert elapsed < 0.7
+    # 12 ms of work after each chunk, shorter than a chunk.
+    _, times = release_times(flavour, parts, clock, work=lambda i: clock.advance(0.012))
+
+    # On schedule: the pacer waits only the 8 ms the work left of each chunk.
+    # Sleeping a fixed 20 ms after each chunk would release chunk k at k * 32 ms.
+    assert times == pytest.approx(every(0.02, 25), abs=1e-9)
+    assert clock.sleeps == pytest.approx([0.008] * 24, abs=1e-9)
 
 
-def test_a_stalled_consumer_catches_up_instead_of_falling_behind() -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_stalled_consumer_catches_up_instead_of_falling_behind(flavour: str) -> None:
     parts = list(chunks(silence(0.4)))  # 20 chunks
-    start = time.monotonic()
-    for i, _ in enumerate(paced(parts)):
+    clock = FakeClock()
+
+    def hiccup(i: int) -> None:
         if i == 2:
-            time.sleep(0.15)  # a hiccup; the chunks it delayed are then sent at once
-    elapsed = time.monotonic() - start
+            clock.advance(0.15)  # 150 ms lost after the third chunk
 
-    assert 0.38 <= elapsed < 0.38 + 0.12
+    _, times = release_times(flavour, parts, clock, work=hiccup)
+
+    # At 190 ms the chunks due at 60..180 ms go out at once; the one due at 200 ms
+    # is not sent early, and from there the schedule is the original one.
+    assert times == pytest.approx(every(0.02, 3) + [0.19] * 7 + every(0.02, 10, 10), abs=1e-9)
 
 
-def test_duration_is_taken_from_each_chunk() -> None:
-    parts = [silence(0.1), silence(0.01), silence(0.01)]
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_consumer_slower_than_real_time_is_never_made_to_wait(flavour: str) -> None:
+    parts = list(chunks(silence(0.2)))
+    clock = FakeClock()
 
-    _, elapsed = timed(paced(parts))
+    _, times = release_times(flavour, parts, clock, work=lambda i: clock.advance(0.03))
 
-    assert elapsed >= 0.11
-    assert elapsed < 0.11 * 3
+    assert clock.sleeps == []
+    assert times == pytest.approx(every(0.03, 10), abs=1e-9)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_schedule_starts_when_the_first_chunk_arrives(flavour: str) -> None:
+    clock = FakeClock()
+
+    def late_source() -> Iterator[bytes]:
+        clock.advance(5.0)  # opening the file, say
+        yield from chunks(silence(0.06))
+
+    _, times = release_times(flavour, late_source(), clock)
+
+    assert times == pytest.approx([5.0, 5.02, 5.04], abs=1e-9)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_chunks_are_taken_one_at_a_time_from_an_endless_source(flavour: str) -> None:
+    clock = FakeClock()
+    pulled = 0
+    ahead: set[int] = set()  # chunks taken beyond the ones released, at each release
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield bytes(960)  # a new 20 ms chunk each time, as from a file or socket
+
+    def release(count: int) -> None:
+        ahead.add(pulled - count)
+
+    tracemalloc.start()
+    try:
+        if flavour == "sync":
+            for count, _ in enumerate(paced(endless(), clock=clock, sleep=clock.sleep), 1):
+                release(count)
+                if count == 3000:
+                    break
+        else:
+
+            async def consume() -> None:
+                count = 0
+                async for _ in apaced(endless(), clock=clock, sleep=clock.asleep):
+                    count += 1
+                    release(count)
+                    if count == 3000:
+                        break
+
+            asyncio.run(consume())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert ahead == {0}, "the pacer read ahead of what it released"
+    assert clock.now == pytest.approx(2999 * 0.02)
+    # 3000 chunks are 2.9 MB; the pacer holds on to none of them.
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_with_the_default_clock_no_wait_is_longer_than_a_chunk(flavour: str) -> None:
+    """The real clock and sleep: each wait is what is left of one 5 ms chunk."""
+    parts = list(chunks(silence(0.02), ms=1))  # 20 chunks, paced as 5 ms each
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    async def asleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    if flavour == "sync":
+        got = list(paced(parts, ms_per_chunk=5, sleep=sleep))
+    else:
+
+        async def consume() -> list[bytes]:
+            return [part async for part in apaced(parts, ms_per_chunk=5, sleep=asleep)]
+
+        got = asyncio.run(consume())
+
+    assert got == parts
+    assert waits, "the real clock never asked for a wait"
+    assert all(0 < wait <= 0.005 + 1e-6 for wait in waits)
 
 
 @pytest.mark.parametrize(
@@ -181,6 +340,8 @@ def test_duration_is_taken_from_each_chunk() -> None:
         ({"speed": "fast"}, TypeError),
         ({"ms_per_chunk": -20}, ValueError),
         ({"ms_per_chunk": float("inf")}, ValueError),
+        ({"clock": 0.0}, TypeError),
+        ({"sleep": "soon"}, TypeError),
     ],
 )
 def test_bad_pacing_arguments_fail_at_the_call(
@@ -192,26 +353,26 @@ def test_bad_pacing_arguments_fail_at_the_call(
         apaced([], **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.timeout(10)
 @pytest.mark.anyio
-async def test_apaced_paces_a_sync_iterable_without_blocking_the_loop() -> None:
-    parts = list(chunks(silence(0.2)))
-    ticks = 0
+async def test_apaced_waits_without_blocking_the_loop() -> None:
+    """With the default asyncio sleep, the loop runs other work while a chunk waits."""
+    parts = [b"\x00\x00"] * 2  # the second one waits 100 ms
+    other_ran = asyncio.Event()
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
+    async def other() -> None:
+        await asyncio.sleep(0.001)  # due long before the second chunk
+        other_ran.set()
 
-    task = asyncio.ensure_future(ticker())
-    start = time.monotonic()
-    got = [part async for part in apaced(parts)]
-    elapsed = time.monotonic() - start
-    task.cancel()
+    task = asyncio.ensure_future(other())
+    ran_before: list[bool] = []
+    async for _ in apaced(parts, ms_per_chunk=100):
+        ran_before.append(other_ran.is_set())
+    await task
 
-    assert got == parts
-    assert 0.18 <= elapsed < 0.18 * 3
-    assert ticks >= 10  # the loop kept running while chunks waited
+    # The other task's 1 ms timer fired during the 100 ms wait. A blocking
+    # sleep would release the second chunk before that timer's task could run.
+    assert ran_before == [False, True]
 
 
 @pytest.mark.anyio
@@ -220,21 +381,12 @@ async def test_apaced_accepts_async_iterables() -> None:
         for part in chunks(silence(0.1)):
             yield part
 
-    start = time.monotonic()
-    got = [part async for part in apaced(source(), speed=2)]
-    elapsed = time.monotonic() - start
+    clock = FakeClock()
+    got = [part async for part in apaced(source(), speed=2, clock=clock, sleep=clock.asleep)]
 
     assert len(got) == 5
     assert sum(map(len, got)) == 4800
-    assert 0.04 <= elapsed < 0.04 * 5
-
-
-@pytest.mark.anyio
-async def test_apaced_with_speed_zero_does_not_wait() -> None:
-    start = time.monotonic()
-    got = [part async for part in apaced(chunks(silence(2.0)), speed=0)]
-    assert len(got) == 100
-    assert time.monotonic() - start < 0.2
+    assert clock.sleeps == pytest.approx([0.01] * 4, abs=1e-9)
 
 
 def test_duration_of_session_audio() -> None:

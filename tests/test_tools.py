@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -203,6 +202,7 @@ class TestCall:
 
         assert tools.call(call("lookup", ("key", "string", "abc"))) == "ABC"
 
+    @pytest.mark.timeout(30)
     async def test_acall_awaits_coroutines_and_threads_plain_functions(self) -> None:
         tools = vatel.ToolRouter()
         loop_thread = threading.get_ident()
@@ -211,24 +211,25 @@ class TestCall:
         async def fast() -> int:
             return threading.get_ident()
 
+        released = threading.Event()
+
         @tools.tool()
         def blocking() -> int:
-            time.sleep(0.2)
+            # Only a task on the event loop sets this: run on the loop's own
+            # thread, the tool would wait here with the loop stuck behind it.
+            if not released.wait(10):
+                raise RuntimeError("the event loop did not run while the tool blocked")
             return threading.get_ident()
 
-        ticks = 0
+        async def release() -> None:
+            released.set()
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
         assert json.loads(await tools.acall(call("fast"))) == loop_thread
-        assert json.loads(await tools.acall(call("blocking"))) != loop_thread
-        task.cancel()
-        assert ticks > 3, "the event loop kept running while the plain tool blocked"
+        releaser = asyncio.create_task(release())
+        worker_thread = json.loads(await tools.acall(call("blocking")))
+        assert isinstance(worker_thread, int), worker_thread  # not the tool's error output
+        assert worker_thread != loop_thread
+        assert releaser.done()
 
 
 def send(conn: vatel.Connection, pcm: bytes) -> None:
@@ -245,16 +246,21 @@ def _agent_with_tool(server: MockServer, client: vatel.Client, name: str = "slow
 
 
 class TestRun:
+    @pytest.mark.timeout(60)
     def test_sync_run_answers_tools_without_stalling_the_audio(
         self, client: vatel.Client, server: MockServer
     ) -> None:
         agent_id = _agent_with_tool(server, client)
         timeline: list[str] = []
+        heard_again = threading.Event()
         tools = vatel.ToolRouter()
 
         @tools.tool()
         def slow_lookup(q: str) -> dict[str, str]:
-            time.sleep(1.0)
+            # Busy until the caller's next words have come through as events:
+            # a run that waited for the tool before reading on never gets there.
+            if not heard_again.wait(10):
+                raise RuntimeError("no event arrived while the tool was working")
             timeline.append("tool done")
             return {"q": q, "answer": "all good"}
 
@@ -265,10 +271,12 @@ class TestRun:
                 if isinstance(event, vatel.ToolCall):
                     # The caller speaks again while the tool is still working.
                     send(conn, UTTERANCE)
+                if isinstance(event, vatel.SpeechStarted) and "tool_call" in timeline:
+                    heard_again.set()
                 if (
                     isinstance(event, vatel.ResponseText)
                     and event.is_final
-                    and "all good" in event.text
+                    and "slow_lookup tool returned" in event.text
                 ):
                     server.end_session()
 

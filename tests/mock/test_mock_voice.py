@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 import anyio
@@ -22,8 +21,10 @@ from mock_support import (
 )
 from websockets.exceptions import ConnectionClosedOK
 
+from _clock import FakeClock
 from vatel.audio import FRAME_BYTES, rms, silence, voice_like
-from vatel.testing import MockServer
+from vatel.testing import MockServer, _voice_agent
+from vatel.testing._voice_agent import FRAME_SECONDS, THINK_SECONDS
 
 
 def types(messages: list[dict[str, Any]]) -> list[str]:
@@ -118,6 +119,7 @@ async def test_first_message_and_token_override(server: MockServer) -> None:
     assert server.sessions[1].first_message == "Howdy."
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.anyio
 async def test_end_of_turn_when_audio_stops_arriving() -> None:
     with MockServer(pace=0) as server:
@@ -125,11 +127,16 @@ async def test_end_of_turn_when_audio_stops_arriving() -> None:
         async with connect(connect_url(server, agent_id)) as ws:
             await receive(ws)
             await send_audio(ws, voice_like(0.5))  # then nothing: no trailing silence
-            started = time.monotonic()
-            turn = await receive_until(ws, final_audio)
-            waited = time.monotonic() - started
+            with anyio.fail_after(10):  # the stop timer, not the idle timeout (30 s)
+                turn = await receive_until(ws, final_audio)
+        session = server.sessions[0]
+        assert session.wait_closed(5)
     assert types(turn)[:2] == ["speech_started", "speech_stopped"]
-    assert 0.3 < waited < 2.0  # about the agent's stop_secs, by the wall clock
+    # Nothing but speech ever arrived, so only the missing audio can have ended
+    # the turn, and it ended after all of it: the turn is the whole half second.
+    assert session.received_audio == voice_like(0.5)
+    finals = [m["data"] for m in turn if m["type"] == "input_audio_transcript"]
+    assert finals[-1]["transcript"] == "I said something for 0.5 seconds."
 
 
 @pytest.mark.anyio
@@ -164,17 +171,62 @@ async def test_interruption_stops_the_agent_audio() -> None:
     assert "interruption" in [e["type"] for e in call["transcript"]["entries"]]
 
 
+def drive_pacing(monkeypatch: pytest.MonkeyPatch, *, tick: float = 0.0) -> FakeClock:
+    """Put the agent's audio pacing on a fake clock for the sessions opened next."""
+    clock = FakeClock(tick=tick)
+    monkeypatch.setattr(_voice_agent, "_clock", clock)
+    monkeypatch.setattr(_voice_agent, "_sleep", clock.asleep)
+    return clock
+
+
+def audio_frames(messages: list[dict[str, Any]]) -> int:
+    return sum(m["type"] == "response_audio" for m in messages)
+
+
+@pytest.mark.timeout(30)
 @pytest.mark.anyio
-async def test_pace_sends_audio_in_real_time() -> None:
+@pytest.mark.parametrize("tick", [0.0, 0.004], ids=["instant-sends", "4-ms-per-send"])
+async def test_pace_releases_audio_frames_on_schedule(
+    monkeypatch: pytest.MonkeyPatch, tick: float
+) -> None:
+    clock = drive_pacing(monkeypatch, tick=tick)
     with MockServer(pace=2) as server:
         async with connect(connect_url(server, server.agent_ids[0])) as ws:
+            greeting = await receive_until(ws, final_audio)  # the agent greets at once
+    frames = audio_frames(greeting)
+    assert frames > 100
+    # At twice real time frame k is released k * 10 ms after the first one, on
+    # the dot however long each send took ("tick"): the waits absorb the work
+    # instead of adding it up. The first frame does not wait.
+    step = FRAME_SECONDS / 2
+    start = clock.readings[0]
+    assert [wake - start for wake in clock.wakes] == pytest.approx(
+        [k * step for k in range(1, frames)], abs=1e-9
+    )
+    assert all(0 < wait <= step + 1e-9 for wait in clock.sleeps)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.anyio
+@pytest.mark.parametrize("pace", [2, 0])
+async def test_the_agent_pauses_before_answering_unless_pace_is_zero(
+    monkeypatch: pytest.MonkeyPatch, pace: float
+) -> None:
+    clock = drive_pacing(monkeypatch)
+    with MockServer(pace=pace) as server:
+        async with connect(connect_url(server, server.agent_ids[1])) as ws:
             await receive(ws)
-            await receive_until(ws, lambda m: m["type"] == "response_audio")
-            started = time.monotonic()
-            for _ in range(50):  # one second of audio at twice real time
-                assert (await receive(ws))["type"] == "response_audio"
-            elapsed = time.monotonic() - started
-    assert 0.4 < elapsed < 0.7
+            await send_audio(ws, speech())
+            turn = await receive_until(ws, final_audio)
+    frames = audio_frames(turn)
+    assert frames > 50
+    if pace:
+        # THINK_SECONDS / pace of thought, then one frame every 20 ms / pace.
+        expected = [THINK_SECONDS / pace] + [FRAME_SECONDS / pace] * (frames - 1)
+        assert clock.sleeps == pytest.approx(expected, abs=1e-9)
+    else:
+        assert clock.sleeps == []  # as fast as possible: never a wait
+        assert clock.readings == []
 
 
 @pytest.mark.anyio

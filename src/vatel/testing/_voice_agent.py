@@ -24,7 +24,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -42,6 +42,13 @@ logger = logging.getLogger("vatel.testing")
 FRAME_SECONDS = 0.02
 THINK_SECONDS = 0.3
 """Pause before the agent answers, at ``pace=1`` (none at ``pace=0``)."""
+
+_clock: Callable[[], float] | None = None
+"""What the pacing of the agent's replies reads the time from; ``None``: the
+server loop's clock. Each session takes this (and ``_sleep``) when it opens,
+so that a test can drive the pacing on simulated time."""
+_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+"""What the pacing of the agent's replies waits with."""
 
 INTERIM_TRANSCRIPT = "I said something"
 REPLIES = (
@@ -106,6 +113,10 @@ class VoiceAgent:
         self._stop_secs = stop_secs
         self._faults = deque(faults)
         self._loop = asyncio.get_running_loop()
+        # Pacing only: the turn and idle timers run on the loop's receive
+        # timeouts, hence on the loop's clock.
+        self._clock = _clock or self._loop.time
+        self._sleep = _sleep
         now = self._loop.time()
         self._last_audio = now
         self._last_activity = now
@@ -380,7 +391,7 @@ class VoiceAgent:
         else:
             text = REPLIES[(number - 1) % len(REPLIES)].format(seconds=seconds)
         if self._pace > 0:
-            await asyncio.sleep(THINK_SECONDS / self._pace)
+            await self._sleep(THINK_SECONDS / self._pace)
         await self._say(text)
 
     def _next_tool(self) -> dict[str, Any] | None:
@@ -444,13 +455,13 @@ class VoiceAgent:
         # encoding these 1.3 kB strings is most of a busy server's JSON work.
         head = '{"type":"response_audio","data":{"turn_id":' + json.dumps(turn_id) + ',"audio":"'
         step = FRAME_SECONDS / self._pace if self._pace > 0 else 0.0
-        start = self._loop.time()
+        start = self._clock() if step else 0.0
         for i in range(count):
             if step:
                 # Scheduled against the start, not the previous chunk, so delays never add up.
-                delay = start + i * step - self._loop.time()
+                delay = start + i * step - self._clock()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self._sleep(delay)
             elif i % 16 == 15:
                 await asyncio.sleep(0)  # let the reader in between bursts
             if self._muted:
