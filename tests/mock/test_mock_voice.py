@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosedOK
 
 from _clock import FakeClock
 from vatel.audio import FRAME_BYTES, rms, silence, voice_like
-from vatel.testing import MockServer, _voice_agent
+from vatel.testing import MockServer
 from vatel.testing._voice_agent import FRAME_SECONDS, THINK_SECONDS
 
 
@@ -171,12 +171,9 @@ async def test_interruption_stops_the_agent_audio() -> None:
     assert "interruption" in [e["type"] for e in call["transcript"]["entries"]]
 
 
-def drive_pacing(monkeypatch: pytest.MonkeyPatch, *, tick: float = 0.0) -> FakeClock:
-    """Put the agent's audio pacing on a fake clock for the sessions opened next."""
-    clock = FakeClock(tick=tick)
-    monkeypatch.setattr(_voice_agent, "_clock", clock)
-    monkeypatch.setattr(_voice_agent, "_sleep", clock.asleep)
-    return clock
+def paced_server(clock: FakeClock, pace: float) -> MockServer:
+    """A mock server whose agent paces its audio on ``clock``."""
+    return MockServer(pace=pace, clock=clock, sleep=clock.asleep)
 
 
 def audio_frames(messages: list[dict[str, Any]]) -> int:
@@ -187,10 +184,10 @@ def audio_frames(messages: list[dict[str, Any]]) -> int:
 @pytest.mark.anyio
 @pytest.mark.parametrize("tick", [0.0, 0.004], ids=["instant-sends", "4-ms-per-send"])
 async def test_pace_releases_audio_frames_on_schedule(
-    monkeypatch: pytest.MonkeyPatch, tick: float
+    tick: float,
 ) -> None:
-    clock = drive_pacing(monkeypatch, tick=tick)
-    with MockServer(pace=2) as server:
+    clock = FakeClock(tick=tick)
+    with paced_server(clock, pace=2) as server:
         async with connect(connect_url(server, server.agent_ids[0])) as ws:
             greeting = await receive_until(ws, final_audio)  # the agent greets at once
     frames = audio_frames(greeting)
@@ -210,10 +207,10 @@ async def test_pace_releases_audio_frames_on_schedule(
 @pytest.mark.anyio
 @pytest.mark.parametrize("pace", [2, 0])
 async def test_the_agent_pauses_before_answering_unless_pace_is_zero(
-    monkeypatch: pytest.MonkeyPatch, pace: float
+    pace: float,
 ) -> None:
-    clock = drive_pacing(monkeypatch)
-    with MockServer(pace=pace) as server:
+    clock = FakeClock()
+    with paced_server(clock, pace=pace) as server:
         async with connect(connect_url(server, server.agent_ids[1])) as ws:
             await receive(ws)
             await send_audio(ws, speech())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ class ServerContext:
     pace: float
     idle_timeout: float | None
     stopping: asyncio.Event
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[object]] | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
     sessions: list[MockSession] = field(default_factory=list)
     live: set[VoiceAgent] = field(default_factory=set)

@@ -116,6 +116,8 @@ async def connect(request: web.Request) -> web.StreamResponse:
         idle_timeout=ctx.idle_timeout,
         vad=vad,
         stop_secs=stop_secs,
+        clock=ctx.clock,
+        sleep=ctx.sleep,
         faults=ctx.faults.take_session(),
     )
     session._end = functools.partial(_end_soon, asyncio.get_running_loop(), agent)

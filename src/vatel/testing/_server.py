@@ -9,6 +9,7 @@ import secrets
 import ssl as ssl_module
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -40,7 +41,10 @@ class MockServer:
     (``session_ended``, close 1000) once ``idle_timeout`` seconds pass with no
     client message and no agent audio (``None``: never). Session tokens live
     ``token_ttl`` seconds. With ``ssl`` (a server-side :class:`ssl.SSLContext`) it
-    serves HTTPS and WSS instead of plain HTTP and WS.
+    serves HTTPS and WSS instead of plain HTTP and WS. ``clock`` and ``sleep``
+    (an async callable) are what the pacing of the agent's audio reads the time
+    from and waits with, the server loop's clock and :func:`asyncio.sleep` by
+    default: pass your own to run the pacing on simulated time.
     """
 
     def __init__(
@@ -54,6 +58,8 @@ class MockServer:
         idle_timeout: float | None = 30.0,
         token_ttl: float = 900.0,
         ssl: ssl_module.SSLContext | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         if pace < 0:
             raise ValueError("pace must not be negative")
@@ -76,6 +82,8 @@ class MockServer:
             pace=pace,
             idle_timeout=idle_timeout,
             stopping=asyncio.Event(),
+            clock=clock,
+            sleep=sleep,
         )
         self._lifecycle = threading.Lock()
         self._thread: threading.Thread | None = None

@@ -43,12 +43,6 @@ FRAME_SECONDS = 0.02
 THINK_SECONDS = 0.3
 """Pause before the agent answers, at ``pace=1`` (none at ``pace=0``)."""
 
-_clock: Callable[[], float] | None = None
-"""What the pacing of the agent's replies reads the time from; ``None``: the
-server loop's clock. Each session takes this (and ``_sleep``) when it opens,
-so that a test can drive the pacing on simulated time."""
-_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
-"""What the pacing of the agent's replies waits with."""
 
 INTERIM_TRANSCRIPT = "I said something"
 REPLIES = (
@@ -101,6 +95,8 @@ class VoiceAgent:
         vad: EnergyVad,
         stop_secs: float,
         faults: list[SessionFault],
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         self.session = session
         self.finished = asyncio.Event()
@@ -115,8 +111,8 @@ class VoiceAgent:
         self._loop = asyncio.get_running_loop()
         # Pacing only: the turn and idle timers run on the loop's receive
         # timeouts, hence on the loop's clock.
-        self._clock = _clock or self._loop.time
-        self._sleep = _sleep
+        self._clock = clock or self._loop.time
+        self._sleep = sleep or asyncio.sleep
         now = self._loop.time()
         self._last_audio = now
         self._last_activity = now
