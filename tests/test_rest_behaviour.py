@@ -17,9 +17,23 @@ from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio
 
+CLIENTS = pytest.mark.parametrize("cls", [vatel.Client, vatel.AsyncClient], ids=["sync", "async"])
+
 
 def requests_to(server: MockServer, path: str) -> int:
     return sum(1 for r in server.requests if r.path == path)
+
+
+def statuses(server: MockServer, path: str) -> list[int]:
+    """The status the server answered to each request for ``path``: a fault that
+    fired shows as its status."""
+    return [r.status for r in server.requests if r.path == path]
+
+
+def no_fault_left(server: MockServer, method: str, path: str) -> bool:
+    """True when no armed fault would still match ``method path``: every one fired.
+    (Asking consumes nothing when the answer is True.)"""
+    return server.faults.take_rest(method, path) is None
 
 
 class TestStatusErrors:
@@ -43,6 +57,7 @@ class TestStatusErrors:
         server.fail_next(10, status, body={"error": f"injected {status}"})
         with pytest.raises(error_class) as info:
             await api(lambda c: c.with_options(max_retries=0).organization.get())
+        assert statuses(server, "/v1/organization") == [status]
         error = info.value
         assert isinstance(error, vatel.APIError)
         assert error.status_code == status
@@ -50,11 +65,15 @@ class TestStatusErrors:
         assert f"injected {status}" in (error.body or "")
         assert str(status) in str(error) and "/v1/organization" in str(error)
 
-    async def test_wrong_api_key(self, server: MockServer) -> None:
-        client = vatel.Client(api_key="wrong-key", base_url=server.base_url)
-        with client, pytest.raises(vatel.AuthenticationError) as info:
-            client.agents.list()
-        assert info.value.status_code == 401
+    @CLIENTS
+    async def test_wrong_api_key(self, server: MockServer, cls: type) -> None:
+        api = Api(cls(api_key="wrong-key", base_url=server.base_url))
+        try:
+            with pytest.raises(vatel.AuthenticationError) as info:
+                await api(lambda c: c.agents.list())
+        finally:
+            await api.close()
+        assert info.value.status_code == 401 and statuses(server, "/v1/agents") == [401]
         assert "wrong-key" not in str(info.value) and "wrong-key" not in (info.value.body or "")
 
     async def test_error_without_json_body_uses_the_reason_phrase(
@@ -63,6 +82,7 @@ class TestStatusErrors:
         server.fail_next(1, 404, body="<html>gone</html>")
         with pytest.raises(vatel.NotFoundError) as info:
             await api(lambda c: c.organization.get())
+        assert statuses(server, "/v1/organization") == [404]
         assert info.value.message == "Not Found"
         assert info.value.body == "<html>gone</html>"
 
@@ -74,7 +94,7 @@ class TestRetries:
         server.fail_next(2, 503)
         org = await api(lambda c: c.organization.get())
         assert org.id
-        assert requests_to(server, "/v1/organization") == 3
+        assert statuses(server, "/v1/organization") == [503, 503, 200]
         assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
 
     async def test_retry_after_is_honoured(
@@ -82,7 +102,7 @@ class TestRetries:
     ) -> None:
         server.fail_next(1, 429, retry_after=3)
         await api(lambda c: c.agents.list())
-        assert waits == [3.0]
+        assert waits == [3.0] and statuses(server, "/v1/agents") == [429, 200]
 
     async def test_a_long_retry_after_raises_instead_of_blocking(
         self, api: Api, server: MockServer, waits: list[float]
@@ -91,6 +111,7 @@ class TestRetries:
         with pytest.raises(vatel.RateLimitError) as info:
             await api(lambda c: c.agents.list())
         assert info.value.retry_after == 600 and waits == []
+        assert statuses(server, "/v1/agents") == [429]
 
     async def test_retries_give_up_after_max_retries(
         self, api: Api, server: MockServer, waits: list[float]
@@ -98,23 +119,24 @@ class TestRetries:
         server.fail_next(10, 500)
         with pytest.raises(vatel.InternalServerError):
             await api(lambda c: c.llms.list())
-        assert requests_to(server, "/v1/llms") == 3  # the default: 2 retries
+        assert statuses(server, "/v1/llms") == [500] * 3  # the default: 2 retries
 
+    @CLIENTS
     async def test_max_retries_per_client_and_per_call(
-        self, server: MockServer, waits: list[float]
+        self, server: MockServer, waits: list[float], cls: type
     ) -> None:
-        with vatel.Client(
-            api_key=server.api_key, base_url=server.base_url, max_retries=4
-        ) as client:
+        api = Api(cls(api_key=server.api_key, base_url=server.base_url, max_retries=4))
+        try:
             server.fail_next(10, 502)
             with pytest.raises(vatel.InternalServerError):
-                client.llms.list()
-            assert requests_to(server, "/v1/llms") == 5
-            server.fail_next(10, 502)
+                await api(lambda c: c.llms.list())
+            assert statuses(server, "/v1/llms") == [502] * 5
             with pytest.raises(vatel.InternalServerError):
-                client.with_options(max_retries=0).llms.list()
-            assert requests_to(server, "/v1/llms") == 6
-            assert client.max_retries == 4
+                await api(lambda c: c.with_options(max_retries=0).llms.list())
+            assert statuses(server, "/v1/llms") == [502] * 6
+            assert api.client.max_retries == 4 and len(waits) == 4
+        finally:
+            await api.close()
 
     async def test_a_post_that_may_have_been_processed_is_not_repeated(
         self, api: Api, server: MockServer, waits: list[float]
@@ -122,7 +144,7 @@ class TestRetries:
         server.fail_next(1, 500, method="POST")
         with pytest.raises(vatel.InternalServerError):
             await api(lambda c: c.agents.create(name="Once"))
-        assert requests_to(server, "/v1/agents") == 1 and waits == []
+        assert statuses(server, "/v1/agents") == [500] and waits == []
 
     async def test_a_post_refused_as_not_processed_is_repeated(
         self, api: Api, server: MockServer, waits: list[float]
@@ -130,16 +152,23 @@ class TestRetries:
         server.fail_next(1, 503, method="POST", retry_after=1)
         agent = await api(lambda c: c.agents.create(name="Twice"))
         assert agent.name == "Twice" and waits == [1.0]
+        assert statuses(server, "/v1/agents")[0] == 503 and len(statuses(server, "/v1/agents")) == 2
         names = [a.name for a in await api(lambda c: c.agents.list())]
         assert names.count("Twice") == 1
 
-    async def test_connection_refused_is_retried_then_raised(self, waits: list[float]) -> None:
+    @CLIENTS
+    async def test_connection_refused_is_retried_then_raised(
+        self, waits: list[float], cls: type
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        client = vatel.Client(api_key="k", base_url=f"http://127.0.0.1:{port}")
-        with client, pytest.raises(vatel.APIConnectionError) as info:
-            client.organization.get()
+        api = Api(cls(api_key="k", base_url=f"http://127.0.0.1:{port}"))
+        try:
+            with pytest.raises(vatel.APIConnectionError) as info:
+                await api(lambda c: c.organization.get())
+        finally:
+            await api.close()
         assert not isinstance(info.value, vatel.APITimeoutError)
         assert len(waits) == 2
         assert info.value.status_code is None
@@ -154,6 +183,7 @@ class TestTimeouts:
             await api(lambda c: c.with_options(timeout=0.2, max_retries=0).organization.get())
         assert isinstance(info.value, vatel.APIConnectionError)
         assert "timed out" in str(info.value).lower()
+        assert no_fault_left(server, "GET", "/v1/organization"), "the delay was taken"
 
     async def test_a_timed_out_get_is_retried(
         self, api: Api, server: MockServer, waits: list[float]
@@ -161,29 +191,43 @@ class TestTimeouts:
         server.faults.delay_next(2.0)
         org = await api(lambda c: c.with_options(timeout=0.3).organization.get())
         assert org.id and len(waits) == 1
+        assert no_fault_left(server, "GET", "/v1/organization"), "the delay was taken"
+        # The delayed answer is recorded only once it is sent, after the retry's.
+        assert statuses(server, "/v1/organization")[:1] == [200]
 
 
 class TestConfiguration:
-    def test_env_vars_supply_key_and_base_url(
-        self, server: MockServer, monkeypatch: pytest.MonkeyPatch
+    @CLIENTS
+    async def test_env_vars_supply_key_and_base_url(
+        self, server: MockServer, monkeypatch: pytest.MonkeyPatch, cls: type
     ) -> None:
         monkeypatch.setenv("VATEL_API_KEY", server.api_key)
         monkeypatch.setenv("VATEL_BASE_URL", server.base_url + "/")
-        with vatel.Client() as client:
-            assert client.base_url == server.base_url
-            assert client.organization.get().id
+        api = Api(cls())
+        try:
+            assert api.client.base_url == server.base_url
+            assert (await api(lambda c: c.organization.get())).id
+        finally:
+            await api.close()
+        assert statuses(server, "/v1/organization") == [200]
 
-    def test_arguments_win_over_env_vars(
-        self, server: MockServer, monkeypatch: pytest.MonkeyPatch
+    @CLIENTS
+    async def test_arguments_win_over_env_vars(
+        self, server: MockServer, monkeypatch: pytest.MonkeyPatch, cls: type
     ) -> None:
         monkeypatch.setenv("VATEL_API_KEY", "env-key")
         monkeypatch.setenv("VATEL_BASE_URL", "http://127.0.0.1:9")
-        with vatel.Client(api_key=server.api_key, base_url=server.base_url) as client:
-            assert client.organization.get().id
+        api = Api(cls(api_key=server.api_key, base_url=server.base_url))
+        try:
+            assert (await api(lambda c: c.organization.get())).id
+        finally:
+            await api.close()
+        assert statuses(server, "/v1/organization") == [200]
 
-    def test_default_base_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @CLIENTS
+    def test_default_base_url(self, monkeypatch: pytest.MonkeyPatch, cls: type) -> None:
         monkeypatch.delenv("VATEL_BASE_URL", raising=False)
-        assert vatel.Client(api_key="k").base_url == "https://api.vatel.ai"
+        assert cls(api_key="k").base_url == "https://api.vatel.ai"
 
     def test_missing_key_is_a_clear_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("VATEL_API_KEY", raising=False)
@@ -192,20 +236,22 @@ class TestConfiguration:
         with pytest.raises(vatel.ConfigurationError, match="VATEL_API_KEY"):
             vatel.AsyncClient()
 
+    @CLIENTS
     def test_plain_http_to_a_remote_host_is_warned_about(
-        self, caplog: pytest.LogCaptureFixture
+        self, caplog: pytest.LogCaptureFixture, cls: type
     ) -> None:
         with caplog.at_level(logging.WARNING, logger="vatel"):
-            vatel.Client(api_key="k", base_url="http://api.example.com")
-            vatel.Client(api_key="k", base_url="http://127.0.0.1:8000")
-            vatel.Client(api_key="k", base_url="https://api.example.com")
+            cls(api_key="k", base_url="http://api.example.com")
+            cls(api_key="k", base_url="http://127.0.0.1:8000")
+            cls(api_key="k", base_url="https://api.example.com")
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "api.example.com" in warnings[0]
         assert "plain HTTP" in warnings[0]
 
-    def test_negative_retries_rejected(self) -> None:
-        with pytest.raises(ValueError):
-            vatel.Client(api_key="k", max_retries=-1)
+    @CLIENTS
+    def test_negative_retries_rejected(self, cls: type) -> None:
+        with pytest.raises(ValueError, match="max_retries"):
+            cls(api_key="k", max_retries=-1)
 
 
 class TestCustomHttpClient:
@@ -235,12 +281,31 @@ class TestCustomHttpClient:
             assert not http.is_closed
         assert len(seen) == 1
 
-    def test_callers_timeout_is_used_unless_overridden(self, server: MockServer) -> None:
-        http = httpx.Client(timeout=1.5)
-        client = vatel.Client(api_key=server.api_key, base_url=server.base_url, http_client=http)
-        assert client.timeout == http.timeout
-        assert vatel.Client(api_key="k", http_client=http, timeout=9).timeout == 9
-        http.close()
+    @pytest.mark.parametrize("flavour", ["sync", "async"])
+    async def test_callers_timeout_is_used_unless_overridden(
+        self, server: MockServer, flavour: str
+    ) -> None:
+        http: httpx.Client | httpx.AsyncClient
+        if flavour == "sync":
+            http = httpx.Client(timeout=1.5)
+            client: vatel.Client | vatel.AsyncClient = vatel.Client(
+                api_key=server.api_key, base_url=server.base_url, http_client=http
+            )
+            other = vatel.Client(api_key="k", http_client=http, timeout=9)
+        else:
+            http = httpx.AsyncClient(timeout=1.5)
+            client = vatel.AsyncClient(
+                api_key=server.api_key, base_url=server.base_url, http_client=http
+            )
+            other = vatel.AsyncClient(api_key="k", http_client=http, timeout=9)
+        try:
+            assert client.timeout == http.timeout
+            assert other.timeout == 9
+        finally:
+            if isinstance(http, httpx.AsyncClient):
+                await http.aclose()
+            else:
+                http.close()
 
 
 class TestConcurrency:
@@ -265,15 +330,18 @@ class TestConcurrency:
         assert errors == []
         assert sorted(results) == sorted(f"thread-{n}-{i}" for n in range(32) for i in range(5))
 
-    async def test_one_async_client_shared_by_1000_tasks(self, server: MockServer) -> None:
+    @pytest.mark.parametrize("tasks", [100, pytest.param(1000, marks=pytest.mark.slow)])
+    async def test_one_async_client_shared_by_many_tasks(
+        self, server: MockServer, tasks: int
+    ) -> None:
         async with vatel.AsyncClient(api_key=server.api_key, base_url=server.base_url) as client:
             agents = await client.agents.list()
 
             async def fetch(n: int) -> str:
                 return (await client.agents.get(agents[n % len(agents)].id)).id
 
-            ids = await asyncio.gather(*(fetch(n) for n in range(1000)))
-        assert ids == [agents[n % len(agents)].id for n in range(1000)]
+            ids = await asyncio.gather(*(fetch(n) for n in range(tasks)))
+        assert ids == [agents[n % len(agents)].id for n in range(tasks)]
 
 
 class TestSecrets:
@@ -287,23 +355,32 @@ class TestSecrets:
         texts += [repr(token), str(token)]
         server.fail_next(3, 503)
         server.fail_next(1, 401, body={"error": f"bad key {server.api_key}"})
-        for failing in (lambda c: c.organization.get(), lambda c: c.organization.get()):
-            try:
-                await api(failing)
-            except vatel.APIError as exc:
-                texts += [str(exc), repr(exc), exc.message, exc.body or ""]
+        errors: list[vatel.APIError] = []
+        for expected in (vatel.InternalServerError, vatel.AuthenticationError):
+            with pytest.raises(expected) as info:
+                await api(lambda c: c.organization.get())
+            errors.append(info.value)
+        assert statuses(server, "/v1/organization") == [503, 503, 503, 401]
+        assert "bad key" in (errors[1].body or ""), "the echoed key came back, redacted"
+        for exc in errors:
+            texts += [str(exc), repr(exc), exc.message, exc.body or "", repr(exc.args)]
+            texts += [repr(exc.__cause__), repr(exc.__context__)]
         texts += [record.getMessage() for record in caplog.records]
         assert len(caplog.records) > 3, "DEBUG logging was on"
         joined = "\n".join(texts)
         assert server.api_key not in joined
         assert token.token not in joined
 
-    def test_connection_url_is_the_one_place_a_token_appears(self, server: MockServer) -> None:
-        client = vatel.Client(api_key=server.api_key, base_url=server.base_url)
+    @CLIENTS
+    def test_connection_url_is_the_one_place_a_token_appears(
+        self, server: MockServer, cls: type
+    ) -> None:
+        client = cls(api_key=server.api_key, base_url=server.base_url)
         url = client.connection_url("tok.en", agent_id="a/b", version_id="v 1")
         assert url.startswith("ws://") and "token=tok.en" in url
         assert "agentId=a%2Fb" in url and "versionId=v+1" in url
-        https = vatel.Client(api_key="k", base_url="https://api.example.com/base/")
+        assert "tok.en" not in repr(client)
+        https = cls(api_key="k", base_url="https://api.example.com/base/")
         assert https.connection_url("t", agent_id="a").startswith(
             "wss://api.example.com/base/v1/connection?"
         )
