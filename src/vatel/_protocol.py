@@ -372,10 +372,10 @@ def encode_input_audio(audio: str) -> str:
 
 def encode_tool_call_output(tool_call_id: str, output: Any) -> str:
     """The ``tool_call_output`` frame: a str output as is, anything else as JSON."""
-    if not isinstance(tool_call_id, str) or not tool_call_id:
-        raise ValueError(
-            f"tool_call_id must be a non-empty string, got {_short_repr(tool_call_id)}"
-        )
+    # Any string: the contract lets the server use an empty id, and its call
+    # must still be answerable.
+    if not isinstance(tool_call_id, str):
+        raise ValueError(f"tool_call_id must be a string, got {_short_repr(tool_call_id)}")
     output = tool_output_text(output)
     # ASCII escapes keep the frame valid UTF-8 even for a lone surrogate in a str.
     return json.dumps(
