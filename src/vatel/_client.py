@@ -277,7 +277,7 @@ class Client(_ClientOptions):
         transport: _models.Transport | None = None,
     ) -> _session_token.SessionToken:
         """Mint a short-lived JWT for one voice session with ``agent_id``."""
-        from ._session_token import session_token_request, to_session_token
+        from ._session_token import session_token_request
 
         request = session_token_request(
             agent_id,
@@ -288,7 +288,7 @@ class Client(_ClientOptions):
             chat=chat,
             transport=transport,
         )
-        return to_session_token(self._request(request), agent_id, version_id)
+        return self._request(request)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -494,7 +494,7 @@ class AsyncClient(_ClientOptions):
         transport: _models.Transport | None = None,
     ) -> _session_token.SessionToken:
         """Mint a short-lived JWT for one voice session with ``agent_id``."""
-        from ._session_token import session_token_request, to_session_token
+        from ._session_token import session_token_request
 
         request = session_token_request(
             agent_id,
@@ -505,7 +505,7 @@ class AsyncClient(_ClientOptions):
             chat=chat,
             transport=transport,
         )
-        return to_session_token(await self._request(request), agent_id, version_id)
+        return await self._request(request)
 
     # -- plumbing ---------------------------------------------------------------
 
