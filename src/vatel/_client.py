@@ -13,12 +13,17 @@ import contextlib
 import copy
 import importlib
 import logging
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import httpx
-from typing_extensions import Self, Unpack
+
+if sys.version_info >= (3, 11):
+    from typing import Self, Unpack
+else:  # A token in a cold process then also pays for importing typing_extensions.
+    from typing_extensions import Self, Unpack
 
 from ._attempt_deadline import AsyncAttemptDeadline, AttemptDeadline
 from ._base_client import (
