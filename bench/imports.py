@@ -36,7 +36,7 @@ asyncio.run(main())
 STATEMENTS: dict[str, str] = {
     "deps": "import httpx, websockets, pydantic",
     "deps-matched": (
-        "import asyncio, httpx, pydantic, websockets.sync.client"
+        "import asyncio, httpx, websockets.sync.client"
         + "".join(f", {m}" for m in ("orjson", "pybase64") if importlib.util.find_spec(m))
     ),
     "vatel": "import vatel",

@@ -124,6 +124,7 @@ def run(*, requests: int = 2000, repeats: int = 5) -> list[Row]:
                 "req/s",
                 median_rate(bare),
                 median_rate(sdk),
+                target=0.95,
                 details={"baseline_runs": bare, "sdk_runs": sdk},
                 paired=paired_ratios(bare, sdk, "rate"),
             )

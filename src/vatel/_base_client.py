@@ -14,17 +14,17 @@ import math
 import os
 import random
 import re
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
-import pydantic
 
 from ._constants import (
     API_KEY_ENV,
@@ -47,6 +47,9 @@ from ._exceptions import (
 )
 from ._redact import REDACTED, known_secrets, redact_http_logs, redact_text, redact_url
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import pydantic
 
 log = logging.getLogger("vatel")
 redact_http_logs()
@@ -85,8 +88,23 @@ class APIRequest(Generic[T]):
     path: str
     cast: Any = None
     """Type the JSON body is validated into; ``None`` for an empty (204) answer."""
+    parse: Callable[[bytes], T] | None = None
+    """Reads the body itself instead of ``cast``, without pydantic; it raises
+    :class:`ResponseRefused` for a body that breaks the contract."""
     params: Mapping[str, str] = field(default_factory=dict)
     body: Any = _NO_BODY
+
+
+class ResponseRefused(ValueError):
+    """Raised by an :attr:`APIRequest.parse` for a body that breaks the contract.
+
+    The message says what is wrong without quoting the body; ``secrets`` are
+    credentials found in it, kept out of the error the caller sees.
+    """
+
+    def __init__(self, message: str, secrets: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.secrets = tuple(secrets)
 
 
 def path_segment(value: str, name: str) -> str:
@@ -96,9 +114,16 @@ def path_segment(value: str, name: str) -> str:
     return quote(value, safe="")
 
 
+def _is_model(value: Any) -> bool:
+    # A model exists only once pydantic has been imported: without it loaded
+    # there is nothing to look for, and importing it here would cost every call.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
 def to_json(value: Any) -> Any:
     """``value`` as plain JSON data: models dumped by wire name, sequences as lists."""
-    if isinstance(value, pydantic.BaseModel):
+    if _is_model(value):
         return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
     if isinstance(value, Mapping):
         return {str(k): to_json(v) for k, v in value.items()}
@@ -396,25 +421,38 @@ class CappedBody:
 
 @cache
 def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    import pydantic
+
     return pydantic.TypeAdapter(tp)
 
 
 def parse_response(
     request: APIRequest[T], response: httpx.Response, secrets: Sequence[str | None] = ()
 ) -> T:
-    """Validate a successful response body into the request's ``cast`` type."""
-    if request.cast is None:
+    """Read a successful response body with the request's ``parse``, or validate
+    it into its ``cast`` type."""
+    if request.parse is not None:
+        content = response.content
+        try:
+            return request.parse(content)
+        except ResponseRefused as exc:
+            detail = str(exc)
+            secrets = (*secrets, *exc.secrets)
+    elif request.cast is None:
         return cast(T, None)
-    content = response.content
-    try:
-        # Wire names only: an unknown field that happens to be spelt like one of
-        # our Python names (``tool_name`` beside ``toolName``) stays an extra.
-        adapter = _adapter(request.cast)
-        return cast(T, adapter.validate_json(content, by_alias=True, by_name=False))
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        detail = f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+    else:
+        import pydantic
+
+        content = response.content
+        try:
+            # Wire names only: an unknown field that happens to be spelt like one of
+            # our Python names (``tool_name`` beside ``toolName``) stays an extra.
+            adapter = _adapter(request.cast)
+            return cast(T, adapter.validate_json(content, by_alias=True, by_name=False))
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            detail = f"{where}: {first['msg']} ({exc.error_count()} error(s))"
     # Raised outside the handler: pydantic's error quotes the body, which may
     # be a session-token response, so it must not stay on as __context__. The
     # credentials stay out of the kept body too, wherever in it they are.

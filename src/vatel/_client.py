@@ -13,12 +13,17 @@ import contextlib
 import copy
 import importlib
 import logging
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import httpx
-from typing_extensions import Self, Unpack
+
+if sys.version_info >= (3, 11):
+    from typing import Self, Unpack
+else:  # A token in a cold process then also pays for importing typing_extensions.
+    from typing_extensions import Self, Unpack
 
 from ._attempt_deadline import AsyncAttemptDeadline, AttemptDeadline
 from ._base_client import (
@@ -34,14 +39,13 @@ from ._base_client import (
     safe_cause,
 )
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DOWNLOAD_CHUNK_SIZE
-from ._dial import ConnectOptions, SessionCredentials, connection_url
 from ._download import Destination, DownloadSink, ProgressCallback, content_length
 from ._exceptions import ConfigurationError
 from ._http_pool import AsyncPool, Pool
 from ._redact import known_secrets
 
 if TYPE_CHECKING:
-    from . import _async_connection, _connection, _models, _session_token
+    from . import _async_connection, _connection, _dial, _models, _session_token
     from ._resources import agents as _agents
     from ._resources import calls as _calls
     from ._resources import catalog as _catalog
@@ -69,6 +73,8 @@ else:
 
     _async_connection = _Deferred("._async_connection")
     _connection = _Deferred("._connection")
+    # Voice-session plumbing: a REST-only process (minting a token) never loads it.
+    _dial = _Deferred("._dial")
     _models = _Deferred("._models")
     _session_token = _Deferred("._session_token")
     _agents = _Deferred("._resources.agents")
@@ -161,12 +167,14 @@ class _ClientOptions(BaseClient):
         ``agentId`` and ``versionId`` are added when given or known from a
         :class:`SessionToken`. The URL contains the token: keep it out of logs.
         """
-        credentials = SessionCredentials.of(token, agent_id, version_id)
-        return connection_url(self.base_url, credentials)
+        from ._dial import SessionCredentials
+        from ._dial import connection_url as url_for
 
-    def _connect_options(self, options: ConnectOptions) -> ConnectOptions:
+        return url_for(self.base_url, SessionCredentials.of(token, agent_id, version_id))
+
+    def _connect_options(self, options: _dial.ConnectOptions) -> _dial.ConnectOptions:
         """``options`` with this client's ``trust_env``, once voice sessions take it."""
-        if "trust_env" in ConnectOptions.__annotations__:
+        if "trust_env" in _dial.ConnectOptions.__annotations__:
             cast(dict[str, Any], options).setdefault("trust_env", self.trust_env)
         return options
 
@@ -251,7 +259,7 @@ class Client(_ClientOptions):
         *,
         agent_id: str | None = None,
         version_id: str | None = None,
-        **options: Unpack[ConnectOptions],
+        **options: Unpack[_dial.ConnectOptions],
     ) -> _connection.Connection:
         """Open a voice session: a connected :class:`Connection`; use it with
         ``with`` to close the session on exit.
@@ -277,7 +285,7 @@ class Client(_ClientOptions):
         transport: _models.Transport | None = None,
     ) -> _session_token.SessionToken:
         """Mint a short-lived JWT for one voice session with ``agent_id``."""
-        from ._session_token import session_token_request, to_session_token
+        from ._session_token import session_token_request
 
         request = session_token_request(
             agent_id,
@@ -288,7 +296,7 @@ class Client(_ClientOptions):
             chat=chat,
             transport=transport,
         )
-        return to_session_token(self._request(request), agent_id, version_id)
+        return self._request(request)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -468,7 +476,7 @@ class AsyncClient(_ClientOptions):
         *,
         agent_id: str | None = None,
         version_id: str | None = None,
-        **options: Unpack[ConnectOptions],
+        **options: Unpack[_dial.ConnectOptions],
     ) -> _async_connection.AsyncConnect:
         """Open a voice session: ``await`` it for an :class:`AsyncConnection`, or
         use it with ``async with`` to close the session on exit.
@@ -494,7 +502,7 @@ class AsyncClient(_ClientOptions):
         transport: _models.Transport | None = None,
     ) -> _session_token.SessionToken:
         """Mint a short-lived JWT for one voice session with ``agent_id``."""
-        from ._session_token import session_token_request, to_session_token
+        from ._session_token import session_token_request
 
         request = session_token_request(
             agent_id,
@@ -505,7 +513,7 @@ class AsyncClient(_ClientOptions):
             chat=chat,
             transport=transport,
         )
-        return to_session_token(await self._request(request), agent_id, version_id)
+        return await self._request(request)
 
     # -- plumbing ---------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -103,9 +104,40 @@ def _broken_pipe_exit() -> click.exceptions.Exit:
     return click.exceptions.Exit(BROKEN_PIPE_EXIT)
 
 
+# Which module defines each command. A command's module is imported only when
+# that command runs (or help lists them all): ``vatel token`` then loads neither
+# the voice session code, the tool router, the mock server nor the audio helpers.
+_COMMAND_MODULES = {
+    "agents": "_rest",
+    "calls": "_rest",
+    "voices": "_rest",
+    "llms": "_rest",
+    "token": "_rest",
+    "talk": "_talk",
+    "demo": "_demo",
+    "mock": "_mock",
+}
+
+
+def _add_commands(group: click.Group, module_name: str) -> None:
+    """Add every command the CLI module ``module_name`` defines to ``group``."""
+    module = importlib.import_module(f".{module_name}", __package__)
+    for command in module.COMMANDS:
+        if command.name not in group.commands:
+            group.add_command(command)
+
+
 class _Group(click.Group):
-    """The root group: turns SDK errors, Ctrl-C and a closed stdout into short
-    messages (or none) and exit codes."""
+    """The root group: loads each command's module on first use, and turns SDK
+    errors, Ctrl-C and a closed stdout into short messages (or none) and exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            _add_commands(self, _COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # --help and --version print while the arguments are parsed.
@@ -201,14 +233,10 @@ def cli(
 
 
 def get_cli() -> click.Group:
-    """The ``vatel`` group with every command added."""
+    """The ``vatel`` group with every command added (``run`` adds only the one it runs)."""
     # Added here rather than at import time: the command modules import this one.
-    if not cli.commands:
-        from . import _demo, _mock, _rest, _talk
-
-        for module in (_rest, _talk, _demo, _mock):
-            for command in module.COMMANDS:
-                cli.add_command(command)
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):
+        _add_commands(cli, module_name)
     return cli
 
 
@@ -216,7 +244,7 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command line; always exits."""
     try:
         try:
-            get_cli().main(args=list(argv) if argv is not None else None, prog_name="vatel")
+            cli.main(args=list(argv) if argv is not None else None, prog_name="vatel")
         finally:
             # Output still buffered for a pipe goes out now, where a reader that went
             # away can be told apart, rather than in the interpreter's last flush.

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -34,7 +34,13 @@ _PIPE_WIDTH = 200
 """Width of tables written to a pipe or file: wide enough that ids are not cut."""
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
+class _Dumpable(Protocol):
+    """A REST model, or a :class:`vatel.SessionToken` (no model, but it dumps like one)."""
+
+    def model_dump(self, *, mode: str, by_alias: bool, exclude_none: bool) -> dict[str, Any]: ...
+
+
+def dump(model: BaseModel | _Dumpable) -> dict[str, Any]:
     """A model as the API writes it: wire names, JSON types, unset fields left out."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
