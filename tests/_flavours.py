@@ -19,7 +19,6 @@ import contextlib
 import json
 import struct
 import threading
-import tracemalloc
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -27,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 from websockets.asyncio.server import ServerConnection, serve
 
 import vatel
+from _support import memory_bound
 
 T = TypeVar("T")
 
@@ -359,19 +359,5 @@ def unmasked_text_frame(text: str) -> bytes:
 # -- a memory bound ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def peak_memory(limit_mib: float) -> Iterator[None]:
-    """Fail unless the Python allocations made inside stay under ``limit_mib`` at their peak."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
-    try:
-        yield
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if started:
-            tracemalloc.stop()
-    grown = (peak - base) / 2**20
-    assert grown < limit_mib, f"{grown:.1f} MiB allocated at the peak, over {limit_mib} MiB"
+peak_memory = memory_bound
+"""Fail unless the Python allocations made inside stay under the bound, in MiB."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import vatel
@@ -34,3 +36,21 @@ class Api:
         result = self.client.close()
         if inspect.isawaitable(result):
             await result
+
+
+@contextlib.contextmanager
+def memory_bound(mib: float) -> Iterator[None]:
+    """Fails when what the block allocated at its peak exceeds ``mib`` MiB."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    try:
+        yield
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if started:
+            tracemalloc.stop()
+    grown = (peak - base) / 2**20
+    assert grown <= mib, f"memory grew by {grown:.1f} MiB at its peak (bound {mib} MiB)"

@@ -10,15 +10,12 @@ Sync and async alike.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import traceback
-import tracemalloc
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from typing import Any
 import pytest
 
 import vatel
-from _support import Api
+from _support import Api, memory_bound
 from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio
@@ -102,24 +99,6 @@ class TokenServer:
             pass
         finally:
             writer.close()
-
-
-@contextlib.contextmanager
-def memory_bound(mib: float) -> Iterator[None]:
-    """Fails when what the block allocated at its peak exceeds ``mib``."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
-    try:
-        yield
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if started:
-            tracemalloc.stop()
-    grown = (peak - base) / 2**20
-    assert grown <= mib, f"memory grew by {grown:.1f} MiB (bound {mib} MiB)"
 
 
 def texts_of(error: BaseException) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,24 +126,6 @@ class RawServer:
 def raw_server(handler: Handler) -> Iterator[RawServer]:
     with RawServer(handler) as server:
         yield server
-
-
-@contextmanager
-def memory_bound(mib: float) -> Iterator[None]:
-    """Fails when the memory the block allocated at its peak exceeds ``mib``."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
-    try:
-        yield
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if started:
-            tracemalloc.stop()
-    grown = (peak - base) / 2**20
-    assert grown <= mib, f"the block's memory grew by {grown:.1f} MiB (bound {mib} MiB)"
 
 
 def texts_of(obj: object) -> list[str]:

@@ -19,13 +19,12 @@ from hostile_rest_support import (
     RawServer,
     answer,
     assert_not_shown,
-    memory_bound,
     raw_server,
     response,
 )
 
 import vatel
-from _support import Api
+from _support import Api, memory_bound
 from vatel._exceptions import ClientClosedError, ConfigurationError
 
 pytestmark = pytest.mark.anyio
