@@ -16,6 +16,14 @@ __all__ = ["AsyncPool", "Pool"]
 
 log = logging.getLogger("vatel")
 
+# httpcore's pool can close a surplus keep-alive connection that it has just
+# handed to a waiting request (encode/httpcore#1110); with httpx's default of
+# 20 keep-alive slots, a client shared by more threads than that then sees a
+# request fail on a closed socket ("Bad file descriptor"), a POST included,
+# which is not retried. Keeping as many idle connections as may be open never
+# takes that path; idle ones still expire after 5 s.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0)
+
 
 class Pool:
     """The ``httpx.Client`` of a :class:`vatel.Client` and its copies; the
@@ -23,7 +31,7 @@ class Pool:
 
     def __init__(self, http: httpx.Client | None, trust_env: bool) -> None:
         self.owned = http is None
-        self.http = http if http is not None else httpx.Client(trust_env=trust_env)
+        self.http = http if http is not None else httpx.Client(trust_env=trust_env, limits=_LIMITS)
         self.closed = False
 
     def current(self) -> httpx.Client:
@@ -53,7 +61,7 @@ class AsyncPool:
         self.closed = False
 
     def _new(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(trust_env=self._trust_env)
+        return httpx.AsyncClient(trust_env=self._trust_env, limits=_LIMITS)
 
     def current(self) -> httpx.AsyncClient:
         """The client to send with on the running loop."""
