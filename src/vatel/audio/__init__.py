@@ -12,13 +12,8 @@ frame with :class:`TelephonyDecoder` / :class:`TelephonyEncoder`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from typing_extensions import Buffer
-
-from .._pcm import pcm16_bytes
 from ._base64 import decode_base64, encode_base64
-from ._chunks import chunks as _chunks
+from ._chunks import chunks
 from ._convert import convert, float_to_pcm16, resample
 from ._devices import Microphone, Speaker
 from ._format import (
@@ -80,13 +75,3 @@ __all__ = [
     "wav_info",
     "write_wav",
 ]
-
-
-def chunks(pcm: Buffer, ms: float = FRAME_MS) -> Iterator[bytes]:
-    """Split PCM16 mono 24 kHz audio into chunks of ``ms`` milliseconds (960 bytes for 20 ms).
-
-    ``pcm`` is bytes or a buffer of 16-bit samples. Every chunk holds whole
-    samples; the last one may be shorter. Odd-length or non-integer ``pcm`` raises
-    :class:`~vatel.AudioFormatError` here, before iteration starts.
-    """
-    return _chunks(pcm16_bytes(pcm), ms)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .._exceptions import AudioFormatError
-
 SAMPLE_RATE = 24_000
 """Samples per second of session audio, both directions."""
 
@@ -26,13 +24,3 @@ BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH * CHANNELS
 def duration_of(pcm_len: int) -> float:
     """Seconds of session audio held in ``pcm_len`` bytes."""
     return pcm_len / BYTES_PER_SECOND
-
-
-def check_pcm16(pcm: bytes) -> None:
-    """Raise :class:`AudioFormatError` unless ``pcm`` is bytes-like with whole 16-bit samples."""
-    if not isinstance(pcm, (bytes, bytearray, memoryview)):
-        raise AudioFormatError(f"PCM16 audio must be bytes, not {type(pcm).__name__}.")
-    if len(pcm) % SAMPLE_WIDTH:
-        raise AudioFormatError(
-            f"PCM16 audio must have an even number of bytes (2 per sample); got {len(pcm)}."
-        )
