@@ -839,6 +839,6 @@ class TestTypeHints:
             targets.append(getattr(vatel.Connection, name).fget)
         resolved = {getattr(t, "__qualname__", repr(t)): typing.get_type_hints(t) for t in targets}
         assert resolved["Connection.run"]["tools"] == (vatel.ToolRouter | None)
-        assert resolved["AsyncConnection.run"]["return"] is type(None)
+        assert resolved["AsyncConnection.run"]["return"] is vatel.SessionReport
         assert "send_timeout" in resolved["ConnectOptions"]
         assert "trust_env" in resolved["ConnectOptions"]

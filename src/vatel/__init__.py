@@ -61,9 +61,12 @@ if TYPE_CHECKING:
         VatelError,
     )
     from ._protocol import SessionState
+    from ._report import SessionReport
     from ._serialize import ToolOutputError
     from ._session_token import SessionToken
+    from ._stats import SessionStats
     from ._tools import ToolError, ToolRouter, ToolStats
+    from ._transcript import Transcript
 
 __all__ = [
     "APIConnectionError",
@@ -97,8 +100,10 @@ __all__ = [
     "ResponseText",
     "SessionEnded",
     "SessionEndedError",
+    "SessionReport",
     "SessionStarted",
     "SessionState",
+    "SessionStats",
     "SessionToken",
     "SpeechStarted",
     "SpeechStopped",
@@ -108,6 +113,7 @@ __all__ = [
     "ToolOutputError",
     "ToolRouter",
     "ToolStats",
+    "Transcript",
     "UnknownEvent",
     "VatelError",
     "__version__",
@@ -164,12 +170,15 @@ _LOCATIONS: dict[str, str] = {
     "Connection": "._connection",
     "connect": "._connection",
     "ConnectOptions": "._dial",
+    "SessionReport": "._report",
     "SessionState": "._protocol",
+    "SessionStats": "._stats",
     "SessionToken": "._session_token",
     "ToolError": "._tools",
     "ToolOutputError": "._serialize",
     "ToolRouter": "._tools",
     "ToolStats": "._tools",
+    "Transcript": "._transcript",
 }
 _SUBMODULES = frozenset({"audio", "testing", "types"})
 

@@ -17,6 +17,7 @@ from ._dial import ConnectOptions, RedirectRefused, handshake_error, plan_dial
 from ._events import Event, SessionEnded
 from ._exceptions import ProtocolError
 from ._redact import redact_url
+from ._report import SessionReport
 from ._session_base import SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
@@ -164,7 +165,7 @@ class AsyncConnection(SessionBase):
         on_event: Callable[[Event], object] | None = None,
         *,
         max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
-    ) -> None:
+    ) -> SessionReport:
         """Receive events until the session ends, answering tool calls.
 
         ``on_event`` (a function or coroutine function) sees every event first;
@@ -178,7 +179,7 @@ class AsyncConnection(SessionBase):
         """
         from ._session_run import run_async
 
-        await run_async(self, tools, on_event, max_pending_tool_calls=max_pending_tool_calls)
+        return await run_async(self, tools, on_event, max_pending_tool_calls=max_pending_tool_calls)
 
     # -- closing ---------------------------------------------------------------------
 

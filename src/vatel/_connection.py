@@ -26,6 +26,7 @@ from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, p
 from ._events import Event, SessionEnded
 from ._exceptions import APIError, ProtocolError
 from ._redact import redact_url
+from ._report import SessionReport
 from ._session_base import SessionBase
 from ._tools import ToolRouter
 from ._version import __version__
@@ -172,7 +173,7 @@ class Connection(SessionBase):
         *,
         max_tool_threads: int = 4,
         max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
-    ) -> None:
+    ) -> SessionReport:
         """Receive events until the session ends, answering tool calls.
 
         ``on_event`` sees every event first, in this thread (keep it quick: it
@@ -186,7 +187,7 @@ class Connection(SessionBase):
         """
         from ._session_run import run_sync
 
-        run_sync(
+        return run_sync(
             self,
             tools,
             on_event,

@@ -8,6 +8,8 @@ from ._dial import closed_error, first_close, send_timeout_error, url_token
 from ._exceptions import APIError, ProtocolError
 from ._protocol import SessionProtocol, SessionState
 from ._redact import REDACTED, redact_text, redact_url
+from ._stats import SessionStats
+from ._transcript import Transcript
 from ._ws_internals import discard_unread
 
 
@@ -29,6 +31,10 @@ class SessionBase:
         self._close_timeout = close_timeout
         self.url = redact_url(url)
         """The session URL with the token replaced by ``***``."""
+        self.stats = SessionStats()
+        """Live counters of this session: frames, bytes, tool calls, reconnects."""
+        self.transcript = Transcript()
+        """The conversation so far: turns, tool calls and per-turn latency."""
 
     def __repr__(self) -> str:
         return (

@@ -26,6 +26,7 @@ from ._connection import Connection
 from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._events import Event, ToolCall
 from ._exceptions import ConnectionClosedError, SessionEndedError
+from ._report import SessionReport
 from ._tools import ToolRouter, _current_lease, _InFlight, _Lease
 
 __all__ = ["run_async", "run_sync"]
@@ -46,7 +47,7 @@ def run_sync(
     *,
     max_tool_threads: int = 4,
     max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
-) -> None:
+) -> SessionReport:
     """The loop behind :meth:`vatel.Connection.run`.
 
     Admitted calls wait in a queue for one of ``max_tool_threads`` daemon
@@ -82,6 +83,7 @@ def run_sync(
         ended.set()
         for _ in workers:
             work.put(None)
+    return _report(conn)
 
 
 def _work(
@@ -125,7 +127,7 @@ async def run_async(
     on_event: Callable[[Event], object] | None,
     *,
     max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
-) -> None:
+) -> SessionReport:
     """The loop behind :meth:`vatel.AsyncConnection.run`.
 
     Each admitted call runs in a task; tasks still running when the session
@@ -152,6 +154,17 @@ async def run_async(
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+    return _report(conn)
+
+
+def _report(conn: Connection | AsyncConnection) -> SessionReport:
+    return SessionReport(
+        session_id=conn.session_id,
+        transcript=conn.transcript,
+        stats=conn.stats.copy(),
+        close_code=conn.close_code,
+        close_reason=conn.close_reason,
+    )
 
 
 async def _answer_async(
