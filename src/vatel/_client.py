@@ -38,7 +38,12 @@ from ._base_client import (
     parse_response,
     safe_cause,
 )
-from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DOWNLOAD_CHUNK_SIZE
+from ._constants import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    DOWNLOAD_CHUNK_SIZE,
+)
 from ._download import Destination, DownloadSink, ProgressCallback, content_length
 from ._exceptions import ConfigurationError
 from ._http_pool import AsyncPool, Pool
@@ -94,6 +99,7 @@ T = TypeVar("T")
 # read the attempts' deadlines off a clock of their own.
 _sleep = time.sleep
 _clock = time.monotonic
+_DEFAULT_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT)
 
 
 async def _async_sleep(delay: float) -> None:
@@ -227,7 +233,7 @@ class Client(_ClientOptions):
             base_url,
             timeout,
             max_retries,
-            default_timeout=http_client.timeout if http_client is not None else DEFAULT_TIMEOUT,
+            default_timeout=http_client.timeout if http_client is not None else _DEFAULT_TIMEOUT,
             trust_env=trust_env,
         )
         self._pool = Pool(http_client, trust_env)
@@ -442,7 +448,7 @@ class AsyncClient(_ClientOptions):
             base_url,
             timeout,
             max_retries,
-            default_timeout=http_client.timeout if http_client is not None else DEFAULT_TIMEOUT,
+            default_timeout=http_client.timeout if http_client is not None else _DEFAULT_TIMEOUT,
             trust_env=trust_env,
         )
         self._pool = AsyncPool(http_client, trust_env)

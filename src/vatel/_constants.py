@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
-
 DEFAULT_BASE_URL = "https://api.vatel.ai"
 API_KEY_ENV = "VATEL_API_KEY"
 BASE_URL_ENV = "VATEL_BASE_URL"
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-"""REST calls are short; a stalled connect should fail fast."""
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""REST calls are short; a stalled connect should fail fast. (Plain numbers, not
+an ``httpx.Timeout``: the voice client reads this module and never needs httpx.)"""
 
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5
