@@ -311,7 +311,7 @@ async def test_an_async_token_source_and_sleep(server: MockServer) -> None:
         async with client.connect(await fresh(), reconnect=policy) as conn:
             kinds = []
             async for event in conn:
-                if not isinstance(event, TALK + (vatel.ResponseAudio,)):
+                if not isinstance(event, (*TALK, vatel.ResponseAudio)):
                     kinds.append(event.type)
                 if kinds.count("session_started") == 2:
                     break

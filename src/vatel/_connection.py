@@ -327,8 +327,12 @@ class Connection(SessionBase):
     def send_tool_call_output(self, tool_call_id: str, output: Any) -> None:
         """Answer a :class:`vatel.ToolCall`: a str is sent as is, anything else as
         JSON. While a dropped connection is being redialled the output is
-        dropped with a warning: the call belonged to the session that ended."""
+        dropped with a warning: the call belonged to the session that ended (as
+        is, after the redial, the output for a call of that session)."""
         text = tool_output_text(output)
+        if tool_call_id in self._stale_calls:
+            self._drop_tool_output(tool_call_id)
+            return
         if self._send(self._protocol.tool_call_output(tool_call_id, text)):
             self.transcript._on_tool_output(tool_call_id, text)
         else:

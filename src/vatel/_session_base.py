@@ -53,6 +53,7 @@ class SessionBase:
         self._options: ConnectOptions = options if options is not None else {}
         self._redial = Redial(reconnect) if reconnect is not None else None
         self._closing = False
+        self._stale_calls: frozenset[str] = frozenset()
         self.url = redact_url(url)
         """The session URL with the token replaced by ``***``."""
         self.stats = SessionStats()
@@ -132,6 +133,10 @@ class SessionBase:
 
     def _swap(self, websocket: Any, url: str) -> None:
         """Carry on over ``websocket``, just dialled at ``url``: a new session."""
+        # Calls of the session that ended can no longer be answered: outputs
+        # for them are dropped, not sent into the new session (bounded: the
+        # protocol keeps at most max_pending_tool_calls of them).
+        self._stale_calls = frozenset(self._protocol.pending_tool_calls)
         self._ws = websocket
         self._protocol = SessionProtocol()
         self._token = url_token(url)
