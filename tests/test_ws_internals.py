@@ -5,6 +5,7 @@ installed release, which must lie in the range they were checked on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from websockets.sync.client import connect as connect_sync
 from websockets.sync.server import ServerConnection, serve
 
 from vatel import _async_connection, _connection
-from vatel._ws_internals import TESTED_RANGE, discard_unread
+from vatel._ws_internals import TESTED_RANGE, discard_unread, queue_depth
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -149,3 +150,59 @@ def test_async_discard_unread_lets_the_close_through(
     assert got == [f"frame {i}" for i in range(len(got))]
     assert 0 < len(got) < FLOOD
     assert code == 4000
+
+
+@pytest.fixture
+def queueing_server() -> Iterator[str]:
+    """Sends QUEUED numbered frames at once, then waits for the client to close."""
+
+    def handler(ws: ServerConnection) -> None:
+        for i in range(QUEUED):
+            ws.send(f"frame {i}")
+        with contextlib.suppress(ConnectionClosed):
+            for _ in ws:
+                pass
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        host, port = server.socket.getsockname()
+        yield f"ws://{host}:{port}"
+        server.shutdown()
+    thread.join(5)
+
+
+def test_sync_queue_depth_counts_frames_read_and_not_received(queueing_server: str) -> None:
+    with connect_sync(
+        queueing_server, max_queue=16, create_connection=_connection._connection_class()
+    ) as ws:
+        depth = queue_depth(ws)
+        wait_for(lambda: depth() == QUEUED, "every frame was read from the socket")
+        assert ws.recv(timeout=5) == "frame 0"
+        assert depth() == QUEUED - 1
+
+
+def test_async_queue_depth_counts_frames_read_and_not_received(queueing_server: str) -> None:
+    async def main() -> tuple[int, str, int]:
+        async with connect_async(
+            queueing_server, max_queue=16, create_connection=_async_connection._connection_class()
+        ) as ws:
+            depth = queue_depth(ws)
+            for _ in range(2000):
+                if depth() == QUEUED:
+                    break
+                await asyncio.sleep(0.005)
+            before = depth()
+            first = await asyncio.wait_for(ws.recv(), 5)
+            return before, first, depth()
+
+    before, first, after = asyncio.run(asyncio.wait_for(main(), 15))
+    assert (before, first, after) == (QUEUED, "frame 0", QUEUED - 1)
+
+
+def test_queue_depth_of_an_unknown_layout_is_zero() -> None:
+    class Elsewhere:
+        recv_messages = object()
+
+    assert queue_depth(Elsewhere())() == 0
+    assert queue_depth(object())() == 0

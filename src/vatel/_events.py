@@ -2,6 +2,8 @@
 
 Every event has ``type``, the wire type string. Events are small immutable
 objects; a message type this SDK does not know arrives as :class:`UnknownEvent`.
+Two events are the connection's own, never sent by the server:
+:class:`Reconnecting` and :class:`Reconnected` (with ``reconnect=``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__ = [
     "Event",
     "Interruption",
     "InputAudioTranscript",
+    "Reconnected",
+    "Reconnecting",
     "ResponseAudio",
     "ResponseText",
     "SessionEnded",
@@ -205,6 +209,33 @@ class UnknownEvent:
         return f"UnknownEvent(type={self.type!r}, data={_short_repr(self.data)})"
 
 
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """The connection dropped with close ``code`` and dial ``attempt`` (1, 2, ...)
+    is about to be made.
+
+    Not a server message: the connection delivers it itself, with
+    ``reconnect=``. Audio sent until :class:`Reconnected` is dropped (counted
+    in ``conn.stats.audio_chunks_dropped``).
+    """
+
+    type: ClassVar[Literal["reconnecting"]] = "reconnecting"
+    attempt: int
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The connection is back after ``gap_seconds`` down: a new session, whose
+    ``session_started`` (with a new id) comes next.
+
+    Not a server message: the connection delivers it itself, with ``reconnect=``.
+    """
+
+    type: ClassVar[Literal["reconnected"]] = "reconnected"
+    gap_seconds: float
+
+
 Event = (
     SessionStarted
     | ResponseAudio
@@ -216,5 +247,8 @@ Event = (
     | ToolCall
     | SessionEnded
     | UnknownEvent
+    | Reconnecting
+    | Reconnected
 )
-"""Any event a voice session can deliver."""
+"""Any event a voice session can deliver: the server's, and the connection's
+own :class:`Reconnecting` / :class:`Reconnected`."""

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from ._dial import closed_error, first_close, send_timeout_error, url_token
-from ._exceptions import APIError, ProtocolError
+from ._dial import ConnectOptions, closed_error, first_close, send_timeout_error, url_token
+from ._exceptions import APIError, ConnectionClosedError, ProtocolError
 from ._protocol import SessionProtocol, SessionState
+from ._reconnect import Reconnect, Redial
 from ._redact import REDACTED, redact_text, redact_url
 from ._stats import SessionStats
 from ._transcript import Transcript
-from ._ws_internals import discard_unread
+from ._ws_internals import discard_unread, queue_depth
+
+log = logging.getLogger("vatel")
+
+
+def frame_size(frame: str | bytes) -> int:
+    """The bytes of a frame's payload: its UTF-8 text, or its binary data."""
+    return len(frame) if type(frame) is not str or frame.isascii() else len(frame.encode())
+
+
+def base64_size(audio: str) -> int:
+    """The bytes that base64 text ``audio`` (already checked) decodes to."""
+    return len(audio) * 3 // 4 - audio[-2:].count("=")
 
 
 class SessionBase:
@@ -23,12 +38,22 @@ class SessionBase:
         *,
         send_timeout: float | None = None,
         close_timeout: float | None = None,
+        reconnect: Reconnect | None = None,
+        options: ConnectOptions | None = None,
     ) -> None:
         self._ws = websocket
         self._protocol = SessionProtocol()
         self._token = url_token(url)
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
+        self._queue_depth: Callable[[], int] = queue_depth(websocket)
+        # What a redial needs: the URL as dialled (a secret: never shown) and
+        # the caller's options, planned again for each new token.
+        self._dial_url = url
+        self._options: ConnectOptions = options if options is not None else {}
+        self._redial = Redial(reconnect) if reconnect is not None else None
+        self._closing = False
+        self._stale_calls: frozenset[str] = frozenset()
         self.url = redact_url(url)
         """The session URL with the token replaced by ``***``."""
         self.stats = SessionStats()
@@ -82,6 +107,55 @@ class SessionBase:
             protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent
         )
         return code, redact_text(reason, self._token) if reason else reason
+
+    # -- reconnecting -------------------------------------------------------------------
+
+    def _may_redial(self, error: APIError) -> bool:
+        """Whether a close the receiver met starts a redial round."""
+        redial = self._redial
+        return (
+            redial is not None
+            and not self._closing
+            and isinstance(error, ConnectionClosedError)
+            and redial.wants(error)
+        )
+
+    def _link_down(self, error: APIError) -> bool:
+        """Whether a send that met a closed connection is dropped rather than
+        raised: reconnecting is on and the close is one it redials after (or
+        the connection has been replaced since the send began)."""
+        redial = self._redial
+        if redial is None or self._closing or redial.finished:
+            return False
+        if redial.down:
+            return True
+        return isinstance(error, ConnectionClosedError) and redial.wants(error)
+
+    def _swap(self, websocket: Any, url: str) -> None:
+        """Carry on over ``websocket``, just dialled at ``url``: a new session."""
+        # Calls of the session that ended can no longer be answered: outputs
+        # for them are dropped, not sent into the new session (bounded: the
+        # protocol keeps at most max_pending_tool_calls of them).
+        self._stale_calls = frozenset(self._protocol.pending_tool_calls)
+        self._ws = websocket
+        self._protocol = SessionProtocol()
+        self._token = url_token(url)
+        self._queue_depth = queue_depth(websocket)
+        self._dial_url = url
+        self._timeout_reported = False
+        self.url = redact_url(url)
+        self.stats.reconnects += 1
+
+    def _drop_audio(self, pcm_bytes: int) -> None:
+        self.stats.audio_chunks_dropped += 1
+        self.stats.audio_bytes_dropped += pcm_bytes
+
+    def _drop_tool_output(self, tool_call_id: str) -> None:
+        log.warning(
+            "Dropping the output for tool call %r: the connection is down, and the "
+            "session it belonged to is over.",
+            tool_call_id[:80],
+        )
 
     # -- errors the connections raise --------------------------------------------------
 

@@ -5,7 +5,9 @@ data frames as they arrive, and make the reader read on although nobody
 consumes what it queued. Both touch undocumented parts of ``websockets``: the
 connection's ``process_event`` hook and the attributes of its message
 assembler (``recv_messages``: ``high``, ``low``, ``paused``, ``mutex``,
-``resume``). Both are here and nowhere else. The connection classes add two
+``resume``). Both are here and nowhere else, with the one reading of its
+queue's length that ``conn.stats.receive_queue_high_water`` needs
+(:func:`queue_depth`). The connection classes add two
 send-side hooks of the same kind for ``send_timeout`` (the threading
 connection's ``send_data``, the asyncio one's ``drain``).
 ``tests/test_ws_internals.py`` checks all of them, by name and by behaviour,
@@ -16,6 +18,7 @@ checked on.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from websockets.frames import DATA_OPCODES
@@ -61,3 +64,26 @@ def discard_unread(connection: Any) -> None:
         if assembler.paused:
             assembler.paused = False
             assembler.resume()
+
+
+def _nothing_waiting() -> int:
+    return 0
+
+
+def queue_depth(connection: Any) -> Callable[[], int]:
+    """A function giving how many frames ``connection`` has read from the socket
+    and not delivered yet: the length of its message assembler's queue.
+
+    Looked up once per connection, so each call is one C-level length read (the
+    threading assembler's :class:`queue.SimpleQueue`, the asyncio one's deque).
+    A release laid out otherwise gets a function that says 0.
+    """
+    frames = getattr(getattr(connection, "recv_messages", None), "frames", None)
+    qsize = getattr(frames, "qsize", None)  # the threading client
+    if callable(qsize):
+        return qsize  # type: ignore[no-any-return]
+    queued = getattr(frames, "queue", None)  # the asyncio client's deque
+    length = getattr(queued, "__len__", None)
+    if callable(length):
+        return length  # type: ignore[no-any-return]
+    return _nothing_waiting
