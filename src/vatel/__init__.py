@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         Event,
         InputAudioTranscript,
         Interruption,
+        Reconnected,
+        Reconnecting,
         ResponseAudio,
         ResponseText,
         SessionEnded,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         VatelError,
     )
     from ._protocol import SessionState
+    from ._reconnect import Reconnect
     from ._report import SessionReport
     from ._serialize import ToolOutputError
     from ._session_token import SessionToken
@@ -95,6 +98,9 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "Reconnect",
+    "Reconnected",
+    "Reconnecting",
     "ResponseAudio",
     "ResponseTooLargeError",
     "ResponseText",
@@ -147,6 +153,8 @@ _EVENTS = (
     "Event",
     "InputAudioTranscript",
     "Interruption",
+    "Reconnected",
+    "Reconnecting",
     "ResponseAudio",
     "ResponseText",
     "SessionEnded",
@@ -170,6 +178,7 @@ _LOCATIONS: dict[str, str] = {
     "Connection": "._connection",
     "connect": "._connection",
     "ConnectOptions": "._dial",
+    "Reconnect": "._reconnect",
     "SessionReport": "._report",
     "SessionState": "._protocol",
     "SessionStats": "._stats",
