@@ -119,7 +119,8 @@ class ToolCallTurn:
     tool_call_id: str
     name: str
     arguments: Mapping[str, Any]
-    """The named arguments; a value too long to keep is replaced by ``"…"``."""
+    """The named arguments (the first 32); a value whose JSON would take the text
+    past ``max_text`` characters is replaced by ``"…"``."""
     at: float
     """When the call arrived."""
     output: str | None = None
@@ -473,6 +474,7 @@ class Transcript:
         }
 
     def __len__(self) -> int:
+        """How many turns are kept."""
         return len(self._entries)
 
     def __repr__(self) -> str:
