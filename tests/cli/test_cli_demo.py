@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import wave
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def test_demo_fast(bare_cli, tmp_path: Path) -> None:
     audio = next(line for line in lines if line.startswith("Agent audio"))
     assert str(out) in audio
     assert any(line.startswith("Call ") and ": ended" in line for line in lines)
+    # The demo's one user turn is answered (after the tool call): one latency of each kind.
+    latency = next(line for line in lines if line.startswith("Latency"))
+    assert re.fullmatch(
+        r"Latency +response p50 [\d.]+ ms, p95 [\d.]+ ms \(1 turn\); "
+        r"transcript p50 [\d.]+ ms, p95 [\d.]+ ms \(1 turn\)",
+        latency,
+    ), latency
     check_wav(out)
     assert not (tmp_path / "vatel-demo-reply.wav").exists()
 
@@ -51,4 +59,7 @@ def test_demo_default_output_and_json(bare_cli, tmp_path: Path) -> None:
     assert summary["call"]["id"] == summary["session_id"]
     assert summary["call"]["status"] == "ended"
     assert summary["output"] == "vatel-demo-reply.wav"
+    latency = summary["latency"]
+    assert latency["response"]["count"] == latency["transcript"]["count"] == 1
+    assert latency["response"]["p50_ms"] >= latency["transcript"]["p50_ms"] >= 0
     check_wav(tmp_path / "vatel-demo-reply.wav")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 import textwrap
 import wave
@@ -117,7 +118,13 @@ def test_talk_transcript_tool_round_trip_and_wav(
     assert 'Tool call: get_weather(city="Paris")' in lines
     assert f"Tool output: {expected_output}" in lines
     assert f"Agent: The get_weather tool returned: {expected_output}" in lines
-    assert lines[-2] == "Session closed"
+    assert lines[-3] == "Session closed"
+    # One answered user turn: its response and transcript latency, once each.
+    assert re.fullmatch(
+        r"Latency: response p50 [\d.]+ ms, p95 [\d.]+ ms \(1 turn\); "
+        r"transcript p50 [\d.]+ ms, p95 [\d.]+ ms \(1 turn\)",
+        lines[-2],
+    ), lines[-2]
     assert lines[-1].startswith("Saved ") and str(reply) in lines[-1]
     order = [
         lines.index(f"Agent: {FIRST_MESSAGE}"),
@@ -162,6 +169,10 @@ def test_talk_json_lines_with_a_module_name(cli, server, agent_id, speech, tmp_p
     assert summary["tool_calls"][0]["output"] == json.dumps(TOOL_OUTPUT)
     assert summary["agent_audio_seconds"] > 0
     assert summary["output"] is None
+    latency = summary["latency"]
+    assert latency["response"]["count"] == latency["transcript"]["count"] == 1
+    assert 0 <= latency["response"]["p50_ms"] == latency["response"]["max_ms"]
+    assert latency["unanswered"] == 0
     session = session_of(server, summary["session_id"])
     assert [t.known for t in session.tool_outputs] == [True]
 
@@ -245,7 +256,7 @@ class FakeSpeaker:
 async def test_interruption_is_marked_and_no_audio_is_dropped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vatel._cli._session import Transcript, converse, file_source
+    from vatel._cli._session import Printer, converse, file_source
 
     greeting = "Welcome! This greeting is long enough that the caller talks over it."
     # The caller starts after 0.2 s of silence, well inside the greeting.
@@ -260,7 +271,7 @@ async def test_interruption_is_marked_and_no_audio_is_dropped(
                     client,
                     agent.id,
                     file_source(audio, tail=1.0),
-                    transcript=Transcript(json_lines=True),
+                    printer=Printer(json_lines=True),
                     wav=wav,
                     speaker=speaker,  # type: ignore[arg-type]
                     wait_for_greeting=False,
@@ -320,3 +331,48 @@ def test_talk_with_a_file_that_is_not_audio_says_so_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- the transcript: the connection's, fed once ------------------------------------------
+
+CHUNK = base64.b64encode(bytes(960)).decode()
+CALL = vatel.ToolCall(tool_call_id="c1", tool_name="get_weather")
+EVENTS: list[vatel.Event] = [
+    vatel.SessionStarted(id="s1"),
+    vatel.SpeechStarted(emulated=False),
+    vatel.SpeechStopped(),
+    vatel.InputAudioTranscript(transcript="Weather?", is_final=True, turn_id="u1"),
+    CALL,
+    vatel.ResponseText(turn_id="a1", text="Sunny.", is_final=True),
+    vatel.ResponseAudio(turn_id="a1", audio=CHUNK, is_final=True),
+]
+
+
+@pytest.mark.parametrize("connection_feeds", [True, False])
+def test_the_session_loop_feeds_the_transcript_only_if_the_connection_does_not(
+    connection_feeds: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vatel._cli._session import Printer, _Conversation
+
+    transcript = vatel.Transcript()
+    conversation = _Conversation(Printer(json_lines=True), transcript, None, None)
+    for event in EVENTS:
+        if connection_feeds:  # as a connection does, before it delivers the event
+            transcript._on_event(event)
+        conversation.on_event(event)
+        if event is CALL:
+            if connection_feeds:
+                transcript._on_tool_output(CALL.tool_call_id, "sunny")
+            conversation.tool_answered(CALL, "sunny")
+    conversation.input_sent(960)
+    if connection_feeds:
+        transcript._on_input_audio(960)
+    assert conversation.feeding is not connection_feeds
+    assert [turn.kind for turn in transcript.turns] == ["user", "tool_call", "agent"]
+    assert transcript.agent_turns[0].audio_seconds == 0.02  # each chunk counted once
+    assert transcript.tool_calls[0].output == "sunny"
+    assert transcript.input_audio_seconds == 0.02
+    assert transcript.latency.response.count == 1
+    assert conversation.report.latency == transcript.latency
+    printed = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
+    assert printed == ["session_started", "user", "tool_call", "tool_output", "agent"]

@@ -15,8 +15,8 @@ from ._output import add_row, stdout_console
 from ._running import run
 from ._session import (
     DEFAULT_LINGER,
-    SessionReport,
-    Transcript,
+    Printer,
+    TalkReport,
     converse,
     file_source,
     format_call,
@@ -66,8 +66,8 @@ class _Status:
 
 
 async def _run_session(
-    server: MockServer, agent_id: str, output: Path, transcript: Transcript, fast: bool
-) -> SessionReport:
+    server: MockServer, agent_id: str, output: Path, printer: Printer, fast: bool
+) -> TalkReport:
     from .._client import AsyncClient
     from ..audio import WavWriter, voice_like
 
@@ -79,7 +79,7 @@ async def _run_session(
                 client,
                 agent_id,
                 source,
-                transcript=transcript,
+                printer=printer,
                 tools=demo_tools(),
                 wav=wav,
                 wait_for_greeting=True,
@@ -89,7 +89,7 @@ async def _run_session(
 
 def _summary(
     status: _Status,
-    report: SessionReport,
+    report: TalkReport,
     output: Path,
     call: dict[str, Any] | None,
     received: list[str],
@@ -108,7 +108,7 @@ def _summary(
     add_row(grid, "Events", ", ".join(f"{kind} {n}" for kind, n in report.events.items()))
     for tool in report.tools:
         where = "received by the agent" if tool.output in received else "not received"
-        took = f"{tool.seconds * 1000:.1f} ms" if tool.seconds is not None else "?"
+        took = f"{tool.duration * 1000:.1f} ms" if tool.duration is not None else "?"
         add_row(
             grid,
             "Tool round trip",
@@ -116,6 +116,7 @@ def _summary(
             f"(answered in {took}, {where})",
         )
     add_row(grid, "Agent audio", f"{report.agent_audio_seconds:.1f} s saved to {output}")
+    add_row(grid, "Latency", report.latency.format())
     if call is not None:
         entries = (call.get("transcript") or {}).get("entries") or []
         add_row(
@@ -173,7 +174,7 @@ def demo(settings: Settings, output: Path, fast: bool) -> None:
 
     began = time.monotonic()
     status = _Status(quiet=settings.json)
-    transcript = Transcript(json_lines=settings.json)
+    printer = Printer(json_lines=settings.json)
     with MockServer(pace=0.0 if fast else 1.0) as server:
         speed = "as fast as possible" if fast else "in real time"
         status(f"Started a mock Vatel server at {server.base_url} ({speed}).")
@@ -197,7 +198,7 @@ def demo(settings: Settings, output: Path, fast: bool) -> None:
             )
             status("Gave it a client tool, get_weather(city), that this program answers.")
             status(f"Talking to it with {USER_SPEECH_SECONDS:g} s of generated speech...")
-            report = run(_run_session(server, agent.id, output, transcript, fast))
+            report = run(_run_session(server, agent.id, output, printer, fast))
             received: list[str] = []
             call: dict[str, Any] | None = None
             for session in server.sessions:
@@ -213,7 +214,7 @@ def demo(settings: Settings, output: Path, fast: bool) -> None:
     if settings.json:
         summary = summary_json(report, output)
         summary.update(call=call, tool_outputs_received=received, seconds=round(seconds, 3))
-        transcript.show_json(summary)
+        printer.show_json(summary)
     else:
         _summary(status, report, output, call, received, seconds)
     problems = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -32,7 +31,8 @@ from .._events import (
 )
 from .._exceptions import ConnectionClosedError, ProtocolError, SessionEndedError
 from .._tools import ToolRouter
-from ._output import stdout_console
+from .._transcript import ToolCallTurn, Transcript, TurnLatency, format_call
+from ._printer import Printer
 
 if TYPE_CHECKING:
     from .._async_connection import AsyncConnection
@@ -41,9 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LINGER",
-    "SessionReport",
-    "ToolExchange",
-    "Transcript",
+    "Printer",
+    "TalkReport",
     "converse",
     "file_source",
     "format_call",
@@ -65,29 +64,14 @@ _POLL = 0.05
 
 
 @dataclass
-class ToolExchange:
-    """One tool call and the output sent back."""
+class TalkReport:
+    """What happened in a session: the connection's transcript, and what the CLI counted."""
 
-    call_id: str
-    name: str
-    arguments: dict[str, Any]
-    output: str | None = None
-    seconds: float | None = None
-    """How long the handler took."""
-
-
-@dataclass
-class SessionReport:
-    """What happened in a session."""
-
+    transcript: Transcript
     session_id: str | None = None
     events: Counter[str] = field(default_factory=Counter)
-    tools: list[ToolExchange] = field(default_factory=list)
-    user_lines: list[str] = field(default_factory=list)
-    agent_lines: list[str] = field(default_factory=list)
     agent_audio_bytes: int = 0
     input_bytes: int = 0
-    interruptions: int = 0
     ended_by_server: bool = False
 
     @property
@@ -97,50 +81,19 @@ class SessionReport:
 
         return self.agent_audio_bytes / BYTES_PER_SECOND
 
+    @property
+    def tools(self) -> tuple[ToolCallTurn, ...]:
+        """The tool calls and the outputs sent."""
+        return self.transcript.tool_calls
 
-def format_call(name: str, arguments: dict[str, Any]) -> str:
-    """``name(arg=value, …)`` with JSON values."""
-    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
-    return f"{name}({args})"
+    @property
+    def interruptions(self) -> int:
+        return len(self.transcript.interruptions)
 
-
-_STYLES = {
-    "session_started": ("Session started", "dim"),
-    "user": ("User:", "bold cyan"),
-    "agent": ("Agent:", "bold green"),
-    "tool_call": ("Tool call:", "bold yellow"),
-    "tool_output": ("Tool output:", "yellow"),
-    "interruption": ("[interrupted]", "bold red"),
-    "session_ended": ("Session ended by the agent", "dim"),
-    "session_closed": ("Session closed", "dim"),
-    "note": ("Note:", "dim"),
-}
-
-
-class Transcript:
-    """Prints transcript lines as they happen: styled text, or JSON lines."""
-
-    def __init__(self, *, json_lines: bool = False) -> None:
-        self.json_lines = json_lines
-        self._console = None if json_lines else stdout_console()
-
-    def show_json(self, data: dict[str, Any]) -> None:
-        """Print one JSON object as a line."""
-        print(json.dumps(data, ensure_ascii=False), flush=True)
-
-    def show(self, kind: str, text: str = "", **extra: Any) -> None:
-        """Print one line of kind ``kind`` (a key of the styles table)."""
-        if self._console is None:
-            self.show_json({"type": kind, "text": text, **extra})
-            return
-        from rich.text import Text
-
-        label, style = _STYLES[kind]
-        line = Text(label, style=style)
-        if text:
-            line.append(" ")
-            line.append(text, style="dim" if style == "dim" else "")
-        self._console.print(line, soft_wrap=True)
+    @property
+    def latency(self) -> TurnLatency:
+        """Response and transcript latency over the session."""
+        return self.transcript.latency
 
 
 class _Conversation:
@@ -148,15 +101,19 @@ class _Conversation:
 
     def __init__(
         self,
+        printer: Printer,
         transcript: Transcript,
         wav: WavWriter | None,
         speaker: Speaker | None,
     ) -> None:
-        self.report = SessionReport()
+        self.report = TalkReport(transcript)
         self.started = asyncio.Event()
         self.greeted = asyncio.Event()
         self.last_event = time.monotonic()
-        self._transcript = transcript
+        self._printer = printer
+        # None until the first event tells whether the connection feeds the
+        # transcript itself; if it does not, this loop does.
+        self._feeding: bool | None = None
         self._wav = wav
         self._speaker = speaker
         self._seen_turns: set[str] = set()
@@ -165,12 +122,20 @@ class _Conversation:
         # Replies still due: a snapshot of the agent turns seen when each became
         # due, so only a turn that started later can settle it.
         self._due: dict[str, frozenset[str]] = {}
-        self._tools: dict[str, ToolExchange] = {}
         self._pending_tools = 0
 
     # -- events ---------------------------------------------------------------
 
+    @property
+    def feeding(self) -> bool:
+        """True when this loop, not the connection, feeds the transcript."""
+        return bool(self._feeding)
+
     def on_event(self, event: Event) -> None:
+        if self._feeding is None:
+            self._feeding = self.report.transcript._events_seen == 0
+        if self._feeding:
+            self.report.transcript._on_event(event)
         self.last_event = time.monotonic()
         self.report.events[event.type] += 1
         if isinstance(event, ResponseAudio):
@@ -178,12 +143,10 @@ class _Conversation:
         elif isinstance(event, ResponseText):
             self._seen_turns.add(event.turn_id)
             if event.is_final:
-                self.report.agent_lines.append(event.text)
-                self._transcript.show("agent", event.text, turn_id=event.turn_id)
+                self._printer.show("agent", event.text, turn_id=event.turn_id)
         elif isinstance(event, InputAudioTranscript):
             if event.is_final:
-                self.report.user_lines.append(event.transcript)
-                self._transcript.show("user", event.transcript, turn_id=event.turn_id)
+                self._printer.show("user", event.transcript, turn_id=event.turn_id)
             self._expect("user")
         elif isinstance(event, (SpeechStarted, SpeechStopped)):
             self._expect("user")
@@ -193,11 +156,11 @@ class _Conversation:
             self._on_tool_call(event)
         elif isinstance(event, SessionStarted):
             self.report.session_id = event.id
-            self._transcript.show("session_started", event.id, id=event.id)
+            self._printer.show("session_started", event.id, id=event.id)
             self.started.set()
         elif isinstance(event, SessionEnded):
             self.report.ended_by_server = True
-            self._transcript.show("session_ended")
+            self._printer.show("session_ended")
         else:
             log.debug("Ignoring event %r", event)
 
@@ -224,8 +187,7 @@ class _Conversation:
             self._open_turns.add(turn)
 
     def _on_interruption(self) -> None:
-        self.report.interruptions += 1
-        self._transcript.show("interruption")
+        self._printer.show("interruption")
         if self._speaker is not None:
             self._speaker.flush()
         # An interrupted turn may never send its final chunk.
@@ -234,11 +196,8 @@ class _Conversation:
         self.greeted.set()
 
     def _on_tool_call(self, call: ToolCall) -> None:
-        exchange = ToolExchange(call.tool_call_id, call.tool_name, call.kwargs)
-        self._tools[call.tool_call_id] = exchange
-        self.report.tools.append(exchange)
         self._pending_tools += 1
-        self._transcript.show(
+        self._printer.show(
             "tool_call",
             format_call(call.tool_name, call.kwargs),
             tool_call_id=call.tool_call_id,
@@ -246,23 +205,27 @@ class _Conversation:
             arguments=call.kwargs,
         )
 
-    def tool_answered(self, call: ToolCall, output: str, seconds: float) -> None:
+    def tool_answered(self, call: ToolCall, output: str) -> None:
         """Record the output about to be sent for ``call``."""
-        exchange = self._tools.get(call.tool_call_id)
-        if exchange is not None:
-            exchange.output = output
-            exchange.seconds = seconds
+        if self._feeding:
+            self.report.transcript._on_tool_output(call.tool_call_id, output)
         self._pending_tools = max(0, self._pending_tools - 1)
         self._expect(f"tool:{call.tool_call_id}")
-        self._transcript.show("tool_output", output, tool_call_id=call.tool_call_id)
+        self._printer.show("tool_output", output, tool_call_id=call.tool_call_id)
+
+    def input_sent(self, pcm_bytes: int) -> None:
+        """Count a chunk of input audio sent."""
+        self.report.input_bytes += pcm_bytes
+        if self._feeding:
+            self.report.transcript._on_input_audio(pcm_bytes)
 
     def closed(self) -> None:
         """Report that this side closed the session."""
-        self._transcript.show("session_closed")
+        self._printer.show("session_closed")
 
     def note(self, text: str) -> None:
         """Print a remark that is not part of the conversation."""
-        self._transcript.show("note", text)
+        self._printer.show("note", text)
 
     def _expect(self, reason: str) -> None:
         if reason not in self._due:
@@ -285,9 +248,8 @@ class _ObservedTools(ToolRouter):
         self._conversation = conversation
 
     async def acall(self, call: ToolCall) -> str:
-        started = time.monotonic()
         output = await self._inner.acall(call)
-        self._conversation.tool_answered(call, output, time.monotonic() - started)
+        self._conversation.tool_answered(call, output)
         return output
 
 
@@ -315,7 +277,7 @@ async def _drive(
     try:
         async for chunk in source:
             await conn.send_input_audio_bytes(chunk)
-            conversation.report.input_bytes += len(chunk)
+            conversation.input_sent(len(chunk))
     except (ConnectionClosedError, SessionEndedError):
         return  # The session ended while we were talking; the receiver reports why.
     finally:
@@ -337,7 +299,7 @@ async def _drive(
     conversation.closed()
 
 
-def summary_json(report: SessionReport, output: str | os.PathLike[str] | None) -> dict[str, Any]:
+def summary_json(report: TalkReport, output: str | os.PathLike[str] | None) -> dict[str, Any]:
     """The machine-readable summary of a session."""
     return {
         "type": "summary",
@@ -345,15 +307,16 @@ def summary_json(report: SessionReport, output: str | os.PathLike[str] | None) -
         "events": dict(report.events),
         "tool_calls": [
             {
-                "tool_call_id": t.call_id,
+                "tool_call_id": t.tool_call_id,
                 "name": t.name,
-                "arguments": t.arguments,
+                "arguments": dict(t.arguments),
                 "output": t.output,
             }
             for t in report.tools
         ],
         "interruptions": report.interruptions,
         "agent_audio_seconds": round(report.agent_audio_seconds, 3),
+        "latency": report.latency.to_dict(),
         "output": str(output) if output is not None else None,
         "ended_by_server": report.ended_by_server,
     }
@@ -364,14 +327,14 @@ async def converse(
     agent_id: str,
     source: AsyncIterator[bytes],
     *,
-    transcript: Transcript,
+    printer: Printer,
     tools: ToolRouter | None = None,
     version_id: str | None = None,
     wav: WavWriter | None = None,
     speaker: Speaker | None = None,
     wait_for_greeting: bool = False,
     linger: float = DEFAULT_LINGER,
-) -> SessionReport:
+) -> TalkReport:
     """Run one voice session with ``agent_id``, speaking the audio of ``source``.
 
     Tool calls are answered by ``tools`` (an unknown tool gets an error output,
@@ -380,9 +343,9 @@ async def converse(
     seconds passed without a new event.
     """
     token = await client.session_token(agent_id, version_id=version_id)
-    conversation = _Conversation(transcript, wav, speaker)
-    observed = _ObservedTools(tools if tools is not None else ToolRouter(), conversation)
     async with client.connect(token) as conn:
+        conversation = _Conversation(printer, conn.transcript, wav, speaker)
+        observed = _ObservedTools(tools if tools is not None else ToolRouter(), conversation)
         receiving = asyncio.create_task(conn.run(tools=observed, on_event=conversation.on_event))
         driving = asyncio.create_task(
             _drive(

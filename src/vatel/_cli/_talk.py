@@ -20,8 +20,8 @@ from ._app import Settings, json_option, pass_settings
 from ._running import on_next_ctrl_c, run
 from ._session import (
     DEFAULT_LINGER,
-    SessionReport,
-    Transcript,
+    Printer,
+    TalkReport,
     converse,
     file_source,
     summary_json,
@@ -139,12 +139,12 @@ def _closing(device: Microphone | Speaker | None) -> Iterator[None]:
             device.close()
 
 
-def _stop_listening_on_ctrl_c(mic: Microphone, transcript: Transcript) -> None:
+def _stop_listening_on_ctrl_c(mic: Microphone, printer: Printer) -> None:
     """First Ctrl-C stops the microphone and lets the agent finish; the next one quits."""
 
     def stop() -> None:
         mic.close()
-        transcript.show("note", "stopped listening (Ctrl-C again to quit now).")
+        printer.show("note", "stopped listening (Ctrl-C again to quit now).")
 
     on_next_ctrl_c(stop)
 
@@ -240,7 +240,7 @@ def talk(
         from ..audio import read_wav
 
         pcm = read_wav(input_path)
-    transcript = Transcript(json_lines=settings.json)
+    printer = Printer(json_lines=settings.json)
     microphone = open_microphone() if mic else None
     with _closing(microphone):
         playback = open_speaker() if speaker else None
@@ -257,12 +257,14 @@ def talk(
                     version_id=version_id,
                     linger=linger,
                     speed=speed,
-                    transcript=transcript,
+                    printer=printer,
                 )
             )
     if settings.json:
-        transcript.show_json(summary_json(report, output))
-    elif output is not None:
+        printer.show_json(summary_json(report, output))
+        return
+    printer.show("latency", report.latency.format())
+    if output is not None:
         click.echo(f"Saved {report.agent_audio_seconds:.1f} s of agent audio to {output}")
 
 
@@ -278,13 +280,13 @@ async def _talk(
     version_id: str | None,
     linger: float,
     speed: float,
-    transcript: Transcript,
-) -> SessionReport:
+    printer: Printer,
+) -> TalkReport:
     async with settings.async_client() as client:
         agent = await client.agents.get(agent_id)
         source: AsyncIterator[bytes]
         if microphone is not None:
-            _stop_listening_on_ctrl_c(microphone, transcript)
+            _stop_listening_on_ctrl_c(microphone, printer)
             source = microphone.__aiter__()
         else:
             source = file_source(pcm, tail=tail_seconds(agent), speed=speed)
@@ -293,7 +295,7 @@ async def _talk(
                 client,
                 agent_id,
                 source,
-                transcript=transcript,
+                printer=printer,
                 tools=tools,
                 version_id=version_id,
                 wav=wav,
