@@ -69,7 +69,16 @@ if TYPE_CHECKING:
     from ._session_token import SessionToken
     from ._stats import SessionStats
     from ._tools import ToolError, ToolRouter, ToolStats
-    from ._transcript import Transcript
+    from ._transcript import (
+        AgentTurn,
+        InterruptionTurn,
+        LatencySummary,
+        ToolCallTurn,
+        Transcript,
+        Turn,
+        TurnLatency,
+        UserTurn,
+    )
 
 __all__ = [
     "APIConnectionError",
@@ -77,6 +86,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AgentTurn",
     "AsyncClient",
     "AsyncConnect",
     "AsyncConnection",
@@ -94,6 +104,8 @@ __all__ = [
     "InputAudioTranscript",
     "InternalServerError",
     "Interruption",
+    "InterruptionTurn",
+    "LatencySummary",
     "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -102,8 +114,8 @@ __all__ = [
     "Reconnected",
     "Reconnecting",
     "ResponseAudio",
-    "ResponseTooLargeError",
     "ResponseText",
+    "ResponseTooLargeError",
     "SessionEnded",
     "SessionEndedError",
     "SessionReport",
@@ -115,16 +127,20 @@ __all__ = [
     "SpeechStopped",
     "ToolCall",
     "ToolCallArgument",
+    "ToolCallTurn",
     "ToolError",
     "ToolOutputError",
     "ToolRouter",
     "ToolStats",
     "Transcript",
+    "Turn",
+    "TurnLatency",
     "UnknownEvent",
+    "UserTurn",
     "VatelError",
-    "__version__",
     "connect",
     "connect_async",
+    "__version__",
 ]
 
 _EXCEPTIONS = (
@@ -187,7 +203,14 @@ _LOCATIONS: dict[str, str] = {
     "ToolOutputError": "._serialize",
     "ToolRouter": "._tools",
     "ToolStats": "._tools",
+    "AgentTurn": "._transcript",
+    "InterruptionTurn": "._transcript",
+    "LatencySummary": "._transcript",
+    "ToolCallTurn": "._transcript",
     "Transcript": "._transcript",
+    "Turn": "._transcript",
+    "TurnLatency": "._transcript",
+    "UserTurn": "._transcript",
 }
 _SUBMODULES = frozenset({"audio", "testing", "types"})
 

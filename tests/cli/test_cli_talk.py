@@ -348,26 +348,21 @@ EVENTS: list[vatel.Event] = [
 ]
 
 
-@pytest.mark.parametrize("connection_feeds", [True, False])
-def test_the_session_loop_feeds_the_transcript_only_if_the_connection_does_not(
-    connection_feeds: bool, capsys: pytest.CaptureFixture[str]
+def test_the_session_loop_reads_the_transcript_the_connection_feeds(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from vatel._cli._session import Printer, _Conversation
 
     transcript = vatel.Transcript()
     conversation = _Conversation(Printer(json_lines=True), transcript, None, None)
     for event in EVENTS:
-        if connection_feeds:  # as a connection does, before it delivers the event
-            transcript._on_event(event)
+        transcript._on_event(event)  # as a connection does, before it delivers the event
         conversation.on_event(event)
         if event is CALL:
-            if connection_feeds:
-                transcript._on_tool_output(CALL.tool_call_id, "sunny")
+            transcript._on_tool_output(CALL.tool_call_id, "sunny")
             conversation.tool_answered(CALL, "sunny")
+    transcript._on_input_audio(960)
     conversation.input_sent(960)
-    if connection_feeds:
-        transcript._on_input_audio(960)
-    assert conversation.feeding is not connection_feeds
     assert [turn.kind for turn in transcript.turns] == ["user", "tool_call", "agent"]
     assert transcript.agent_turns[0].audio_seconds == 0.02  # each chunk counted once
     assert transcript.tool_calls[0].output == "sunny"

@@ -111,9 +111,6 @@ class _Conversation:
         self.greeted = asyncio.Event()
         self.last_event = time.monotonic()
         self._printer = printer
-        # None until the first event tells whether the connection feeds the
-        # transcript itself; if it does not, this loop does.
-        self._feeding: bool | None = None
         self._wav = wav
         self._speaker = speaker
         self._seen_turns: set[str] = set()
@@ -126,16 +123,7 @@ class _Conversation:
 
     # -- events ---------------------------------------------------------------
 
-    @property
-    def feeding(self) -> bool:
-        """True when this loop, not the connection, feeds the transcript."""
-        return bool(self._feeding)
-
     def on_event(self, event: Event) -> None:
-        if self._feeding is None:
-            self._feeding = self.report.transcript._events_seen == 0
-        if self._feeding:
-            self.report.transcript._on_event(event)
         self.last_event = time.monotonic()
         self.report.events[event.type] += 1
         if isinstance(event, ResponseAudio):
@@ -207,8 +195,6 @@ class _Conversation:
 
     def tool_answered(self, call: ToolCall, output: str) -> None:
         """Record the output about to be sent for ``call``."""
-        if self._feeding:
-            self.report.transcript._on_tool_output(call.tool_call_id, output)
         self._pending_tools = max(0, self._pending_tools - 1)
         self._expect(f"tool:{call.tool_call_id}")
         self._printer.show("tool_output", output, tool_call_id=call.tool_call_id)
@@ -216,8 +202,6 @@ class _Conversation:
     def input_sent(self, pcm_bytes: int) -> None:
         """Count a chunk of input audio sent."""
         self.report.input_bytes += pcm_bytes
-        if self._feeding:
-            self.report.transcript._on_input_audio(pcm_bytes)
 
     def closed(self) -> None:
         """Report that this side closed the session."""
