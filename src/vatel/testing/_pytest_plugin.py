@@ -82,15 +82,17 @@ def _options(node: pytest.Item) -> dict[str, Any]:
 def _verdicts(scripts: list[Script]) -> list[ScriptError]:
     """The failures of ``scripts`` that no test has seen yet."""
     __tracebackhide__ = True
+    from vatel.testing import ScriptError
+
     failures = []
     for script in scripts:
         if script._reported:
             continue
         try:
             script.check()
-        except AssertionError as exc:
+        except ScriptError as exc:
             failures.append(exc)
-    return failures  # type: ignore[return-value]
+    return failures
 
 
 def _settle(scripts: list[Script]) -> None:
