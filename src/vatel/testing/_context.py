@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ._faults import Faults
 from ._records import MockSession, RecordedRequest
+from ._script import ScriptBook
 from ._state import State
 from ._tokens import TokenIssuer
 
@@ -36,6 +37,7 @@ class ServerContext:
     requests: list[RecordedRequest] = field(default_factory=list)
     sessions: list[MockSession] = field(default_factory=list)
     live: set[VoiceAgent] = field(default_factory=set)
+    scripts: ScriptBook = field(default_factory=ScriptBook)
     session_added: threading.Condition = field(default_factory=threading.Condition)
 
     def add_session(self, session: MockSession) -> None:

@@ -119,6 +119,8 @@ async def connect(request: web.Request) -> web.StreamResponse:
         clock=ctx.clock,
         sleep=ctx.sleep,
         faults=ctx.faults.take_session(),
+        # Taken once the upgrade is done, so a failed handshake leaves it queued.
+        script=ctx.scripts.take(session.agent_id),
     )
     session._end = functools.partial(_end_soon, asyncio.get_running_loop(), agent)
     ctx.live.add(agent)

@@ -9,7 +9,7 @@ import secrets
 import ssl as ssl_module
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +21,7 @@ from ._context import ServerContext
 from ._defaults import client_tool_node
 from ._faults import Faults
 from ._records import MockSession, RecordedRequest
+from ._script import DEFAULT_STEP_TIMEOUT, Script, Step
 from ._seed import build_state
 from ._tokens import TokenIssuer
 
@@ -315,6 +316,45 @@ class MockServer:
                 raise KeyError(agent_id)
             agent.versions[agent.active_version_id].nodes.append(node)
         return str(node["id"])
+
+    def script(
+        self,
+        agent_id: str | None,
+        steps: Iterable[Step],
+        *,
+        timeout: float = DEFAULT_STEP_TIMEOUT,
+    ) -> Script:
+        """Script the next voice session of ``agent_id`` (``None``: of any agent).
+
+        ``steps`` are made with :func:`~vatel.testing.say`,
+        :func:`~vatel.testing.tool_call`, :func:`~vatel.testing.expect_tool_output`
+        and the other step functions of :mod:`vatel.testing`; ``timeout`` is
+        what a waiting step gives the app unless it has its own. Scripts for one
+        agent queue up and each is taken by one session, in order. Returns the
+        :class:`~vatel.testing.Script`, whose :meth:`~vatel.testing.Script.wait`
+        raises :class:`~vatel.testing.ScriptError` if a step fails. Raises
+        ``KeyError`` for an agent the server does not have, and ``TypeError`` or
+        ``ValueError`` for steps that cannot run (an ``expect_tool_output``
+        with no ``tool_call`` before it, ``end()`` before the last step).
+        """
+        if agent_id is not None:
+            agent_id = agent_id.lower()
+            state = self._ctx.state
+            with state.lock:
+                if agent_id not in state.agents:
+                    raise KeyError(agent_id)
+        script = Script(agent_id, steps, timeout=timeout)
+        self._ctx.scripts.add(script)
+        return script
+
+    @property
+    def scripts(self) -> list[Script]:
+        """Every script given so far, in order, taken by a session or not."""
+        return self._ctx.scripts.given()
+
+    def clear_scripts(self) -> None:
+        """Forget the scripts no session has taken yet."""
+        self._ctx.scripts.clear()
 
     def issue_token(
         self,

@@ -12,6 +12,10 @@ by the reader's receive timeout, so there are no timers to cancel.
 
 Client frames that are not valid client messages are recorded with an
 ``error`` and otherwise ignored: the session never closes because of them.
+
+A session that took a script (see :mod:`._script`) plays it as its reply task
+instead of greeting and answering turns; voice detection then only reports the
+caller's speech, and tells the script about it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from . import _sounds
 from ._faults import SessionFault
 from ._http import parse_json
 from ._records import Message, MockSession, ToolOutput
+from ._script import Script
+from ._script_run import ScriptRun
 from ._state import State
 from ._util import rfc3339, utcnow
 from ._vad import EnergyVad, SpeechStarted, SpeechStopped
@@ -97,6 +103,7 @@ class VoiceAgent:
         faults: list[SessionFault],
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
+        script: Script | None = None,
     ) -> None:
         self.session = session
         self.finished = asyncio.Event()
@@ -120,7 +127,7 @@ class VoiceAgent:
         self._user_turns = 0
         self._chunks_sent = 0
         self._reader: asyncio.Task[None] | None = None
-        self._reply: asyncio.Task[None] | None = None
+        self._reply: asyncio.Task[object] | None = None
         self._reply_audio = False
         self._waiting_tool = False
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
@@ -131,6 +138,7 @@ class VoiceAgent:
         self._dropped = False
         self._ignore_pings = False
         self._entries: list[dict[str, Any]] = []
+        self._script = ScriptRun(script, self) if script is not None else None
 
     # Lifecycle
 
@@ -138,7 +146,10 @@ class VoiceAgent:
         try:
             await self._send("session_started", {"id": self.session.id})
             await self._fire_faults()
-            if self.session.first_message and not self._muted:
+            if self._script is not None:
+                if not self._muted:
+                    self._start_reply(self._script.run())
+            elif self.session.first_message and not self._muted:
                 self._start_reply(self._say(self.session.first_message))
             reader = self._reader = self._loop.create_task(self._read())
             # Waited for, not awaited: a close cancels the reader, and that
@@ -223,6 +234,8 @@ class VoiceAgent:
             entries=self._entries,
         )
         logger.info("voice session %s closed (%s)", self.session.id, code)
+        if self._script is not None:
+            self._script.session_closed(code, by_server)
         self.session._closed.set()
         self.finished.set()
 
@@ -305,6 +318,8 @@ class VoiceAgent:
                 await self._on_speech_started()
             else:
                 await self._on_speech_stopped(event)
+        if self._script is not None:
+            self._script.notify()
 
     def _on_tool_output(self, data: Any, raw: str) -> None:
         call_id = data.get("toolCallId") if isinstance(data, dict) else None
@@ -321,11 +336,15 @@ class VoiceAgent:
             waiter.set_result(output)
         else:
             logger.info("voice session %s ignored output for unknown tool call", self.session.id)
+        if self._script is not None:
+            self._script.notify()
 
     # Turn-taking
 
     async def _on_speech_started(self) -> None:
         await self._send("speech_started", {"emulated": False})
+        if self._script is not None:
+            return  # only the script interrupts itself
         reply = self._reply
         if reply is None or reply.done() or self._waiting_tool:
             return
@@ -352,16 +371,19 @@ class VoiceAgent:
             turnId=turn_id,
             durationMs=round(event.duration * 1000),
         )
+        if self._script is not None:
+            self._script.notify()  # the script's listen() steps take this turn
+            return
         if self._reply is not None and not self._reply.done():
             return  # still waiting for a tool's output; this turn gets no answer of its own
         self._start_reply(self._respond(event.duration, self._user_turns))
 
-    def _start_reply(self, work: Coroutine[Any, Any, None]) -> None:
+    def _start_reply(self, work: Coroutine[Any, Any, object]) -> None:
         self._reply_audio = False
         self._reply = self._loop.create_task(work)
         self._reply.add_done_callback(self._reply_done)
 
-    def _reply_done(self, task: asyncio.Task[None]) -> None:
+    def _reply_done(self, task: asyncio.Task[object]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.error(
                 "voice session %s: agent reply failed",
@@ -414,6 +436,12 @@ class VoiceAgent:
         finally:
             self._waiting_tool = False
             self._tool_waits.pop(call_id, None)
+        self._tool_entries(call_id, name, arguments, output, started)
+        return name, output
+
+    def _tool_entries(
+        self, call_id: str, name: str, arguments: list[dict[str, Any]], output: str, started: str
+    ) -> None:
         call = {
             "callId": call_id,
             "toolName": name,
@@ -424,17 +452,22 @@ class VoiceAgent:
         }
         self._entry("tool_call", role="", toolCall=call)
         self._entry("tool_call_output", role="", toolCallOutput=output)
-        return name, output
 
-    async def _say(self, text: str) -> None:
+    async def _say(self, text: str) -> bool:
+        """Say ``text`` as one turn; whether every frame of it went out."""
         turn_id = self._next_turn_id()
         words = text.split()
+        sent = True
         for end in range(3, len(words), 3):
             partial = " ".join(words[:end])
-            await self._send(
-                "response_text", {"turn_id": turn_id, "text": partial, "is_final": False}
+            sent = (
+                await self._send(
+                    "response_text", {"turn_id": turn_id, "text": partial, "is_final": False}
+                )
+                and sent
             )
-        await self._send("response_text", {"turn_id": turn_id, "text": text, "is_final": True})
+        final = {"turn_id": turn_id, "text": text, "is_final": True}
+        sent = await self._send("response_text", final) and sent
         count = _sounds.chunks_for_text(text)
         self._entry(
             "message",
@@ -443,9 +476,9 @@ class VoiceAgent:
             turnId=turn_id,
             durationMs=round(count * FRAME_SECONDS * 1000),
         )
-        await self._play(turn_id, count)
+        return await self._play(turn_id, count) and sent
 
-    async def _play(self, turn_id: str, count: int) -> None:
+    async def _play(self, turn_id: str, count: int) -> bool:
         chunks = _sounds.agent_chunks()
         # Audio frames are assembled by hand: base64 needs no JSON escaping, and
         # encoding these 1.3 kB strings is most of a busy server's JSON work.
@@ -461,16 +494,74 @@ class VoiceAgent:
             elif i % 16 == 15:
                 await asyncio.sleep(0)  # let the reader in between bursts
             if self._muted:
-                return
+                return False
             audio, final = chunks[i % len(chunks)], i == count - 1
             frame = head + audio + ('","is_final":true}}' if final else '","is_final":false}}')
             data = {"turn_id": turn_id, "audio": audio, "is_final": final}
             if not await self._write_raw(frame, Message("response_audio", data)):
-                return
+                return False
             self._reply_audio = True
             self._chunks_sent += 1
             self._last_activity = self._loop.time()
             await self._fire_faults()
+        return True
+
+    # What a script drives (see _script_run.ScriptedAgent)
+
+    @property
+    def heard_audio_bytes(self) -> int:
+        return len(self.session._audio)
+
+    @property
+    def heard_turns(self) -> int:
+        return self._user_turns
+
+    @property
+    def hears_speech(self) -> bool:
+        return self._vad.in_speech
+
+    async def say(self, text: str) -> bool:
+        return await self._say(text)
+
+    async def send(self, kind: str, data: dict[str, Any]) -> bool:
+        return await self._send(kind, data)
+
+    async def caller_turn(self, text: str) -> bool:
+        """Report a turn of the caller saying ``text``; whether it all went out."""
+        sent = await self._send("speech_started", {"emulated": False})
+        sent = await self._send("speech_stopped", {}) and sent
+        turn_id = self._next_turn_id()
+        words = text.split()
+        for end in range(3, len(words), 3):
+            partial = {"transcript": " ".join(words[:end]), "turn_id": turn_id, "is_final": False}
+            sent = await self._send("input_audio_transcript", partial) and sent
+        final = {"transcript": text, "turn_id": turn_id, "is_final": True}
+        sent = await self._send("input_audio_transcript", final) and sent
+        seconds = _sounds.chunks_for_text(text) * FRAME_SECONDS
+        self._entry(
+            "message", role="user", message=text, turnId=turn_id, durationMs=round(seconds * 1000)
+        )
+        return sent
+
+    async def call_tool(
+        self, name: str, arguments: list[dict[str, Any]]
+    ) -> tuple[bool, asyncio.Future[str]]:
+        """Send a ``tool_call``; whether it went out, and the future of its output."""
+        call_id = "call_" + uuid.uuid4().hex[:24]
+        output: asyncio.Future[str] = self._loop.create_future()
+        self._tool_waits[call_id] = output
+        started = rfc3339(utcnow())
+
+        def record(done: asyncio.Future[str]) -> None:
+            if not done.cancelled():
+                self._tool_entries(call_id, name, arguments, done.result(), started)
+
+        output.add_done_callback(record)
+        data = {"toolCallId": call_id, "toolName": name, "arguments": arguments}
+        return await self._send("tool_call", data), output
+
+    async def pause(self, seconds: float) -> None:
+        await self._sleep(seconds)
 
     def _entry(self, kind: str, **fields: Any) -> None:
         entry = {"index": len(self._entries), "type": kind, "createdAt": rfc3339(utcnow())}
