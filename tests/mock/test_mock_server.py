@@ -171,7 +171,7 @@ def _python_env() -> dict[str, str]:
 
 
 def test_a_missing_extra_names_the_install_command() -> None:
-    code = "import sys; sys.modules['aiohttp'] = None; import vatel.testing"
+    code = "import sys; sys.modules['aiohttp'] = None; from vatel.testing import MockServer"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=_python_env()
     )
