@@ -278,3 +278,37 @@ def test_the_report_duration_is_what_run_took(
     assert report.duration == 7.5
     assert report.session_id == json.loads(STARTED)["data"]["id"]
     assert report.audio_sent_bytes == 0
+
+
+@pytest.mark.timeout(20)
+def test_linger_waits_for_a_tool_call_to_be_answered(flavour: Flavour) -> None:
+    tools = vatel.ToolRouter()
+
+    @tools.tool()
+    def slow() -> str:
+        threading.Event().wait(0.6)  # far longer than the linger below
+        return "done"
+
+    async def script(ws: ServerConnection, server: ScriptedServer) -> None:
+        await ws.send(STARTED)
+        for _ in range(2):
+            server.received.append(await ws.recv())
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "tool_call",
+                    "data": {"toolCallId": "tc-1", "toolName": "slow", "arguments": []},
+                }
+            )
+        )
+        await server.serve_until_closed(ws)
+
+    chunks = [b"\x01\x00" * 480] * 2
+    with ScriptedServer(script) as server:
+        report = run(
+            flavour.connect(server.url()), audio=chunks, pace=None, linger=0.1, tools=tools
+        )
+    outputs = [m["data"] for m in server.received_messages() if m["type"] == "tool_call_output"]
+    assert outputs == [{"toolCallId": "tc-1", "output": "done"}], "answered before the close"
+    assert server.close_codes == [1000] and report.close_code == 1000
+    assert report.stats.tool_calls_answered == 1

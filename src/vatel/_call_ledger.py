@@ -74,6 +74,11 @@ class CallLedger:
         """Ids remembered now (at most ``max_ids``)."""
         return len(self._seen)
 
+    @property
+    def busy(self) -> bool:
+        """True while some call is on its way to an answer."""
+        return bool(self._running)
+
     def received(self) -> None:
         """A tool call arrived that the caller answers itself (``run`` without tools)."""
         with self._lock:

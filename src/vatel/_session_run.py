@@ -91,16 +91,18 @@ def run_sync(
     """
     _checked_count(max_tool_threads, "max_tool_threads")
     in_flight = _InFlight(_checked_count(max_pending_tool_calls, "max_pending_tool_calls"))
+    ledger = CallLedger(conn.stats)
     sender = None
     activity = None
     if audio is not None:
         speed = check_options(audio, pace, linger)
         if linger is not None:
-            activity = Activity(busy=lambda: in_flight.count > 0)
+            # Busy while a call awaits its answer (not while a timed-out handler
+            # runs on unheard: that one may never return).
+            activity = Activity(busy=lambda: ledger.busy)
         sender = SyncSender(conn, audio, speed=speed, linger=linger, activity=activity)
     elif linger is not None:
         raise ValueError("linger applies to the input audio: give audio= too.")
-    ledger = CallLedger(conn.stats)
     work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
     ended = threading.Event()
     workers: list[threading.Thread] = []
@@ -221,16 +223,18 @@ async def run_async(
     ends are cancelled (sync handlers' threads are left to finish unheard).
     """
     in_flight = _InFlight(_checked_count(max_pending_tool_calls, "max_pending_tool_calls"))
+    ledger = CallLedger(conn.stats)
     sender = None
     activity = None
     if audio is not None:
         speed = check_options(audio, pace, linger)
         if linger is not None:
-            activity = Activity(busy=lambda: in_flight.count > 0)
+            # Busy while a call awaits its answer (not while a timed-out handler
+            # runs on unheard: that one may never return).
+            activity = Activity(busy=lambda: ledger.busy)
         sender = AsyncSender(conn, audio, speed=speed, linger=linger, activity=activity)
     elif linger is not None:
         raise ValueError("linger applies to the input audio: give audio= too.")
-    ledger = CallLedger(conn.stats)
     running: set[asyncio.Task[None]] = set()
     tally = _Tally()
     failure: BaseException | None = None
