@@ -345,10 +345,28 @@ class Connection(SessionBase):
         tools: ToolRouter | None = None,
         on_event: Callable[[Event], object] | None = None,
         *,
+        audio: Any = None,
+        pace: float | None = 1.0,
+        linger: float | None = None,
         max_tool_threads: int = 4,
         max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,
     ) -> SessionReport:
-        """Receive events until the session ends, answering tool calls.
+        """Receive events until the session ends, answering tool calls and
+        streaming ``audio``; return a :class:`vatel.SessionReport`.
+
+        ``audio`` (PCM16 24 kHz mono) is the whole input as bytes or a buffer
+        (sent in 20 ms chunks, e.g. ``audio.read_wav(path)``), or an iterable
+        of chunks (``audio.chunks(pcm)``, ``audio.Microphone()``); an async
+        iterable is driven on the sender's own event loop. It is sent from one
+        daemon thread while events arrive, at ``pace`` times real time (1.0: a
+        chunk goes once the audio before it would have played; ``None`` or 0:
+        as given; a microphone is never held back). When the session ends the
+        sender stops pulling chunks and closes the iterator it took. If the
+        iterable raises, or a chunk is not PCM16 (:class:`vatel.AudioFormatError`),
+        the session is closed with code 1011 and ``run()`` raises that error.
+        Once the audio runs out the session goes on until it ends, or, with
+        ``linger`` seconds, is closed (code 1000) when no event has come and no
+        tool call has been in flight for that long.
 
         ``on_event`` sees every event first, in this thread (keep it quick: it
         holds up receiving). Tool calls run on up to ``max_tool_threads`` daemon
@@ -356,8 +374,9 @@ class Connection(SessionBase):
         sent as they finish, and each tool has the router's time-out (30 s by
         default). At most ``max_pending_tool_calls`` calls are in flight; one
         more is answered at once with an error output and counted in
-        ``tools.stats.rejected``. Returns when the session ends; tools still
-        running then finish unheard, and cannot keep the program from exiting.
+        ``tools.stats.rejected``. A repeated ``tool_call_id`` is not run again.
+        Returns when the session ends; tools still running then finish unheard,
+        and cannot keep the program from exiting.
         """
         from ._session_run import run_sync
 
@@ -365,6 +384,9 @@ class Connection(SessionBase):
             self,
             tools,
             on_event,
+            audio=audio,
+            pace=pace,
+            linger=linger,
             max_tool_threads=max_tool_threads,
             max_pending_tool_calls=max_pending_tool_calls,
         )

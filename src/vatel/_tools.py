@@ -33,7 +33,14 @@ from typing import Any, TypeVar, overload
 from ._events import ToolCall, ToolCallArgument
 from ._serialize import tool_output_text
 
-__all__ = ["DEFAULT_TOOL_TIMEOUT", "ToolError", "ToolRouter", "ToolStats"]
+__all__ = [
+    "DEFAULT_TOOL_TIMEOUT",
+    "ToolContext",
+    "ToolError",
+    "ToolRouter",
+    "ToolStats",
+    "current_tool_call",
+]
 
 log = logging.getLogger("vatel")
 
@@ -72,6 +79,8 @@ class ToolStats:
     """Handlers still running when their time-out passed."""
     rejected: int = 0
     """Calls refused unrun because their session already had its maximum in flight."""
+    cancelled: int = 0
+    """Calls cancelled by an interruption (tools registered with ``cancel_on_interruption``)."""
 
 
 class _Unset(enum.Enum):
@@ -147,6 +156,112 @@ class _Lease:
 _current_lease: contextvars.ContextVar[_Lease | None] = contextvars.ContextVar(
     "vatel_tool_lease", default=None
 )
+
+
+# -- the call a handler runs for ----------------------------------------------------
+
+
+class ToolContext:
+    """The tool call a handler is running for: see :func:`current_tool_call`.
+
+    ``cancelled`` turns true when the call is cancelled, which happens to a tool
+    registered with ``cancel_on_interruption=True`` when the user interrupts
+    the agent. The agent has been answered by then; a sync handler that checks
+    the flag (or waits on :meth:`wait_cancelled`) can stop its work early.
+    Async handlers need not look: their task is cancelled.
+    """
+
+    __slots__ = ("_cancellable", "_event", "_interrupted", "_kind", "_lock", "_wakers", "call")
+
+    def __init__(self, call: ToolCall) -> None:
+        self.call = call
+        """The :class:`vatel.ToolCall` being answered."""
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._interrupted = False
+        self._cancellable = False
+        self._wakers: list[Callable[[], None]] = []
+        self._kind: str | None = None  # what the call came to, for the session's counters
+
+    def __repr__(self) -> str:
+        return (
+            f"<ToolContext {_brief.repr(self.call.tool_name)} "
+            f"id={_brief.repr(self.call.tool_call_id)} cancelled={self.cancelled}>"
+        )
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the call has been cancelled."""
+        return self._event.is_set()
+
+    def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """Block until the call is cancelled or ``timeout`` seconds pass; ``cancelled``."""
+        return self._event.wait(timeout)
+
+    def _arm(self) -> bool:
+        """The tool cancels on interruption; True if an interruption already came."""
+        with self._lock:
+            self._cancellable = True
+            interrupted = self._interrupted
+        if interrupted:
+            self._cancel()
+        return interrupted
+
+    def _interrupt(self) -> bool:
+        """The user interrupted the agent; True if that cancels this call."""
+        with self._lock:
+            self._interrupted = True
+            cancellable = self._cancellable and not self._event.is_set()
+        if cancellable:
+            self._cancel()
+        return cancellable
+
+    def _cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            wakers, self._wakers = self._wakers, []
+        for wake in wakers:
+            wake()
+
+    def _on_cancel(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from whichever thread cancels) once the call is cancelled."""
+        with self._lock:
+            if not self._event.is_set():
+                self._wakers.append(wake)
+                return
+        wake()
+
+
+_current_context: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar(
+    "vatel_tool_context", default=None
+)
+
+
+def current_tool_call() -> ToolContext:
+    """The tool call the calling handler runs for, with its cancellation flag.
+
+    Works in sync handlers (on their own thread) and async ones alike, with no
+    special parameter. Raises :class:`RuntimeError` outside a tool handler.
+    """
+    context = _current_context.get()
+    if context is None:
+        raise RuntimeError("current_tool_call() is only available inside a tool handler.")
+    return context
+
+
+def _context_for(call: ToolCall) -> ToolContext:
+    """The context a run loop made for ``call``, else a new one."""
+    context = _current_context.get()
+    if context is not None and context.call is call:
+        return context
+    return ToolContext(call)
+
+
+def _note(kind: str) -> None:
+    """Record what the current call came to, for its session's counters."""
+    context = _current_context.get()
+    if context is not None and context._kind is None:
+        context._kind = kind
 
 
 # -- arguments ---------------------------------------------------------------------
@@ -314,9 +429,11 @@ class _Outcome:
     value: Any = None
     error: BaseException | None = None
     timed_out: bool = False
+    cancelled: bool = False
 
 
 _TIMED_OUT = _Outcome(timed_out=True)
+_CANCELLED = _Outcome(cancelled=True)
 
 # Tasks given up on (timed out, or their caller cancelled) that have not
 # finished yet: referenced here so they are not collected mid-flight.
@@ -337,8 +454,26 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: nobody waits for it any more
 
 
-async def _run_awaitable(awaitable: Awaitable[Any], timeout: float | None) -> _Outcome:
-    """Await ``awaitable`` for at most ``timeout`` seconds; cancel it after that.
+def _cancel_waiter(context: ToolContext | None) -> asyncio.Future[_Outcome] | None:
+    """A future settled (on this loop) when ``context`` is cancelled."""
+    if context is None:
+        return None
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[_Outcome] = loop.create_future()
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, waiter, _CANCELLED)
+
+    context._on_cancel(wake)
+    return waiter
+
+
+async def _run_awaitable(
+    awaitable: Awaitable[Any], timeout: float | None, context: ToolContext | None = None
+) -> _Outcome:
+    """Await ``awaitable`` for at most ``timeout`` seconds, or until ``context``
+    is cancelled; cancel it after that.
 
     Returns at the deadline even when the awaitable ignores its cancellation.
     """
@@ -347,13 +482,24 @@ async def _run_awaitable(awaitable: Awaitable[Any], timeout: float | None) -> _O
     if lease is not None:
         lease.retain()
         task.add_done_callback(lambda _: lease.release())
+    cancelled = _cancel_waiter(context)
+    waiters: set[asyncio.Future[Any]] = {task} if cancelled is None else {task, cancelled}
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # our caller was cancelled: so is the handler
         task.cancel()
         _abandon(task)
         raise
-    if not done:
+    finally:
+        if cancelled is not None:
+            cancelled.cancel()
+    if context is not None and context.cancelled:
+        # Cancelled before its answer went out: the agent hears of the
+        # cancellation, whatever the handler made of it.
+        task.cancel()
+        _abandon(task)
+        return _CANCELLED
+    if task not in done:
         task.cancel()
         _abandon(task)
         return _TIMED_OUT
@@ -364,14 +510,19 @@ async def _run_awaitable(awaitable: Awaitable[Any], timeout: float | None) -> _O
 
 
 def _run_plain(
-    handler: Handler, kwargs: dict[str, Any], timeout: float | None, *, await_here: bool
+    handler: Handler,
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    *,
+    await_here: bool,
+    context: ToolContext | None = None,
 ) -> _Outcome:
     """Call a plain handler; an awaitable it returns is run to completion here
-    (``await_here``) or handed back as the value."""
+    (``await_here``, cancelled with ``context``) or handed back as the value."""
     try:
         result = handler(**kwargs)
         if await_here and inspect.isawaitable(result):
-            return asyncio.run(_run_awaitable(result, timeout))
+            return asyncio.run(_run_awaitable(result, timeout, context))
         return _Outcome(value=result)
     except Exception as exc:
         return _Outcome(error=exc)
@@ -427,6 +578,7 @@ class _Tool:
     required: frozenset[str]
     parameters: dict[str, _Parameter] = field(default_factory=dict)
     """Annotated parameters, validated by their annotation."""
+    cancel_on_interruption: bool = False
 
 
 class ToolRouter:
@@ -465,7 +617,7 @@ class ToolRouter:
             raise TypeError("ToolRouter: on_error must be callable or None.")
         self._on_error = on_error
         self._tools: dict[str, _Tool] = {}
-        self._counts = dict.fromkeys(("started", "failed", "timed_out", "rejected"), 0)
+        self._counts = dict.fromkeys(("started", "failed", "timed_out", "rejected", "cancelled"), 0)
         self._counts_lock = threading.Lock()
 
     def __contains__(self, name: object) -> bool:
@@ -497,13 +649,28 @@ class ToolRouter:
 
     # -- registration --------------------------------------------------------------
 
-    def add(self, name: str, handler: Handler, *, timeout: float | _Unset | None = _UNSET) -> None:
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        timeout: float | _Unset | None = _UNSET,
+        cancel_on_interruption: bool = False,
+    ) -> None:
         """Register ``handler`` (a function or coroutine function) as tool ``name``.
 
         ``timeout`` (seconds, or ``None`` for no limit) defaults to the router's.
-        Raises ``ValueError`` / ``TypeError`` for a name already taken, a bad
-        time-out, or a handler whose parameters cannot take named arguments.
+        With ``cancel_on_interruption``, a call still running when the user
+        interrupts the agent is cancelled (see :class:`ToolContext`) and the
+        agent is told so. Raises ``ValueError`` / ``TypeError`` for a name
+        already taken, a bad time-out, or a handler whose parameters cannot
+        take named arguments.
         """
+        if not isinstance(cancel_on_interruption, bool):
+            raise TypeError(
+                f"Tool {name!r}: cancel_on_interruption must be a bool, "
+                f"got {type(cancel_on_interruption).__name__}."
+            )
         if not isinstance(name, str) or not name:
             raise ValueError(f"A tool needs a non-empty str name, got {name!r}.")
         if not callable(handler):
@@ -552,28 +719,42 @@ class ToolRouter:
             timeout=limit,
             required=frozenset(required),
             parameters=parameters,
+            cancel_on_interruption=cancel_on_interruption,
         )
 
     @overload
     def tool(self, name: H) -> H: ...
     @overload
     def tool(
-        self, name: str | None = None, *, timeout: float | _Unset | None = _UNSET
+        self,
+        name: str | None = None,
+        *,
+        timeout: float | _Unset | None = _UNSET,
+        cancel_on_interruption: bool = False,
     ) -> Callable[[H], H]: ...
     def tool(
-        self, name: str | H | None = None, *, timeout: float | _Unset | None = _UNSET
+        self,
+        name: str | H | None = None,
+        *,
+        timeout: float | _Unset | None = _UNSET,
+        cancel_on_interruption: bool = False,
     ) -> H | Callable[[H], H]:
         """Decorator registering a tool under ``name`` (default: the function's name).
 
         Works bare (``@tools.tool``) or called (``@tools.tool("get_weather",
-        timeout=5)``); ``timeout`` defaults to the router's.
+        timeout=5, cancel_on_interruption=True)``); see :meth:`add`.
         """
         if callable(name):
             self.add(name.__name__, name, timeout=timeout)
             return name
 
         def register(handler: H) -> H:
-            self.add(name or handler.__name__, handler, timeout=timeout)
+            self.add(
+                name or handler.__name__,
+                handler,
+                timeout=timeout,
+                cancel_on_interruption=cancel_on_interruption,
+            )
             return handler
 
         return register
@@ -586,6 +767,7 @@ class ToolRouter:
         if tool is None:
             shown = _brief.repr(call.tool_name)
             log.warning("The agent called unknown tool %s.", shown)
+            _note("failed")
             return _error_output(f"Unknown tool {shown}.")
         kwargs: dict[str, Any] = {}
         dropped: list[str] = []
@@ -608,6 +790,7 @@ class ToolRouter:
                     kwargs[key] = value
         except ToolArgumentError as exc:
             log.warning("Tool %r: %s", tool.name, exc)
+            _note("failed")
             return _error_output(f"Tool {tool.name!r}: {exc}.")
         if dropped:
             log.debug("Tool %r ignores argument(s) %s.", tool.name, _brief.repr(sorted(dropped)))
@@ -615,13 +798,24 @@ class ToolRouter:
         if missing:
             names = ", ".join(repr(m) for m in sorted(missing))
             log.warning("Tool %r: the agent left out required argument(s) %s.", tool.name, names)
+            _note("failed")
             return _error_output(f"Tool {tool.name!r} is missing required argument(s): {names}.")
         return tool, kwargs
 
     def _finish(self, call: ToolCall, tool: _Tool, outcome: _Outcome) -> str:
         """The output to send for a handler's outcome."""
+        if outcome.cancelled:
+            self._count("cancelled")
+            _note("cancelled")
+            log.info(
+                "Tool %r was cancelled by an interruption (call %s); the agent is told.",
+                tool.name,
+                _brief.repr(call.tool_call_id),
+            )
+            return _error_output(f"Tool {tool.name!r} was cancelled: the user interrupted.")
         if outcome.timed_out:
             self._count("timed_out")
+            _note("timed_out")
             log.warning(
                 "Tool %r timed out after %g s (call %s); the agent is told.",
                 tool.name,
@@ -632,14 +826,18 @@ class ToolRouter:
         if outcome.error is not None:
             return self._failed(call, tool, outcome.error)
         try:
-            return tool_output_text(outcome.value)
+            output = tool_output_text(outcome.value)
         except TypeError as exc:
             self._count("failed")
+            _note("failed")
             log.error("Tool %r returned an output that cannot be sent: %s", tool.name, exc)
             return _error_output(f"Tool {tool.name!r} failed.")
+        _note("answered")
+        return output
 
     def _failed(self, call: ToolCall, tool: _Tool, exc: BaseException) -> str:
         self._count("failed")
+        _note("failed")
         if isinstance(exc, ToolError):
             log.info("Tool %r answered with an error: %s", tool.name, exc.message)
             return _error_output(str(exc.message))
@@ -666,18 +864,30 @@ class ToolRouter:
     def call(self, call: ToolCall) -> str:
         """Run the tool for ``call`` and return the output to send.
 
-        Blocks until the tool finishes or its time-out passes. With a time-out,
-        the handler runs on a daemon thread of its own (left running, unheard,
-        if it overstays); without one, in this thread. A coroutine handler is
-        run to completion on a fresh event loop.
+        Blocks until the tool finishes, its time-out passes or (for a tool that
+        cancels on interruption) the call is cancelled. With a time-out or
+        cancellation, the handler runs on a daemon thread of its own (left
+        running, unheard, if it overstays); otherwise in this thread. A
+        coroutine handler is run to completion on a fresh event loop.
         """
+        context = _context_for(call)
+        token = _current_context.set(context)
+        try:
+            return self._call(call, context)
+        finally:
+            _current_context.reset(token)
+
+    def _call(self, call: ToolCall, context: ToolContext) -> str:
         prepared = self._prepare(call)
         if isinstance(prepared, str):
             return prepared
         tool, kwargs = prepared
+        cancellable = tool.cancel_on_interruption
+        if cancellable and context._arm():
+            return self._finish(call, tool, _CANCELLED)  # interrupted before it started
         self._count("started")
         timeout = tool.timeout
-        if timeout is None:
+        if timeout is None and not cancellable:
             return self._finish(call, tool, _run_plain(tool.handler, kwargs, None, await_here=True))
         finished = threading.Event()
         outcomes: list[_Outcome] = []
@@ -686,33 +896,51 @@ class ToolRouter:
             outcomes.append(outcome)
             finished.set()
 
+        if cancellable:
+            context._on_cancel(finished.set)
+        watched = context if cancellable else None
         _start_thread(
             tool.name,
-            lambda: _run_plain(tool.handler, kwargs, timeout, await_here=True),
+            lambda: _run_plain(tool.handler, kwargs, timeout, await_here=True, context=watched),
             deliver,
         )
-        if not finished.wait(timeout):
-            return self._finish(call, tool, _TIMED_OUT)
-        return self._finish(call, tool, outcomes[0])
+        finished.wait(timeout)
+        if cancellable and context.cancelled:
+            return self._finish(call, tool, _CANCELLED)  # whatever the handler made of it
+        if outcomes:
+            return self._finish(call, tool, outcomes[0])
+        return self._finish(call, tool, _TIMED_OUT)
 
     async def acall(self, call: ToolCall) -> str:
         """Run the tool for ``call`` and return the output to send.
 
-        Coroutine handlers run as a task, cancelled at their time-out or when
-        this call is cancelled; plain functions run on a daemon thread of their
-        own so a slow one never blocks the event loop.
+        Coroutine handlers run as a task, cancelled at their time-out, when the
+        call is cancelled or when this call is cancelled; plain functions run
+        on a daemon thread of their own so a slow one never blocks the event
+        loop.
         """
+        context = _context_for(call)
+        token = _current_context.set(context)
+        try:
+            return await self._acall(call, context)
+        finally:
+            _current_context.reset(token)
+
+    async def _acall(self, call: ToolCall, context: ToolContext) -> str:
         prepared = self._prepare(call)
         if isinstance(prepared, str):
             return prepared
         tool, kwargs = prepared
+        watched = context if tool.cancel_on_interruption else None
+        if watched is not None and watched._arm():
+            return self._finish(call, tool, _CANCELLED)  # interrupted before it started
         self._count("started")
         if tool.is_async:
             try:
                 awaitable = tool.handler(**kwargs)
             except Exception as exc:
                 return self._finish(call, tool, _Outcome(error=exc))
-            return self._finish(call, tool, await _run_awaitable(awaitable, tool.timeout))
+            return self._finish(call, tool, await _run_awaitable(awaitable, tool.timeout, watched))
         loop = asyncio.get_running_loop()
         started = loop.time()
         future: asyncio.Future[_Outcome] = loop.create_future()
@@ -726,8 +954,20 @@ class ToolRouter:
             lambda: _run_plain(tool.handler, kwargs, None, await_here=False),
             deliver,
         )
-        done, _ = await asyncio.wait({future}, timeout=tool.timeout)
-        if not done:
+        cancelled = _cancel_waiter(watched)
+        waiters: set[asyncio.Future[_Outcome]] = {future}
+        if cancelled is not None:
+            waiters.add(cancelled)
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=tool.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if cancelled is not None:
+                cancelled.cancel()
+        if watched is not None and watched.cancelled:
+            return self._finish(call, tool, _CANCELLED)  # whatever the handler made of it
+        if future not in done:
             return self._finish(call, tool, _TIMED_OUT)
         outcome = future.result()
         if outcome.error is None and inspect.isawaitable(outcome.value):
@@ -736,5 +976,5 @@ class ToolRouter:
             left = None
             if tool.timeout is not None:
                 left = max(tool.timeout - (loop.time() - started), 0.0)
-            outcome = await _run_awaitable(outcome.value, left)
+            outcome = await _run_awaitable(outcome.value, left, watched)
         return self._finish(call, tool, outcome)
