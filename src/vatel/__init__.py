@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from ._serialize import ToolOutputError
     from ._session_token import SessionToken
     from ._stats import SessionStats
-    from ._tools import ToolError, ToolRouter, ToolStats
+    from ._tools import ToolContext, ToolError, ToolRouter, ToolStats, current_tool_call
     from ._transcript import (
         AgentTurn,
         InterruptionTurn,
@@ -128,6 +128,7 @@ __all__ = [
     "ToolCall",
     "ToolCallArgument",
     "ToolCallTurn",
+    "ToolContext",
     "ToolError",
     "ToolOutputError",
     "ToolRouter",
@@ -140,6 +141,7 @@ __all__ = [
     "VatelError",
     "connect",
     "connect_async",
+    "current_tool_call",
     "__version__",
 ]
 
@@ -199,10 +201,12 @@ _LOCATIONS: dict[str, str] = {
     "SessionState": "._protocol",
     "SessionStats": "._stats",
     "SessionToken": "._session_token",
+    "ToolContext": "._tools",
     "ToolError": "._tools",
     "ToolOutputError": "._serialize",
     "ToolRouter": "._tools",
     "ToolStats": "._tools",
+    "current_tool_call": "._tools",
     "AgentTurn": "._transcript",
     "InterruptionTurn": "._transcript",
     "LatencySummary": "._transcript",

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, plan_dial
+from ._duplex import AudioInput
 from ._events import Event, SessionEnded, UnknownEvent
 from ._exceptions import ConnectionClosedError, ProtocolError
 from ._reconnect import Reconnect as Reconnect  # named by client.connect's signature
@@ -331,7 +332,7 @@ class AsyncConnection(SessionBase):
         tools: ToolRouter | None = None,
         on_event: Callable[[Event], object] | None = None,
         *,
-        audio: Any = None,
+        audio: AudioInput | None = None,
         pace: float | None = 1.0,
         linger: float | None = None,
         max_pending_tool_calls: int = DEFAULT_MAX_PENDING_TOOL_CALLS,

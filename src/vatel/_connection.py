@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ._constants import DEFAULT_MAX_PENDING_TOOL_CALLS
 from ._dial import ConnectOptions, DialPlan, RedirectRefused, handshake_error, plan_dial
+from ._duplex import AudioInput
 from ._events import Event, SessionEnded, UnknownEvent
 from ._exceptions import ProtocolError
 from ._reconnect import Reconnect as Reconnect  # named by client.connect's signature
@@ -345,7 +346,7 @@ class Connection(SessionBase):
         tools: ToolRouter | None = None,
         on_event: Callable[[Event], object] | None = None,
         *,
-        audio: Any = None,
+        audio: AudioInput | None = None,
         pace: float | None = 1.0,
         linger: float | None = None,
         max_tool_threads: int = 4,

@@ -14,7 +14,9 @@ class SessionStats:
 
     The connection updates this object as frames come and go; take
     :meth:`copy` for a snapshot that stays still. Byte counts are those of the
-    frames' UTF-8 text, as on the wire without the WebSocket framing.
+    frames' UTF-8 text, as on the wire without the WebSocket framing. The
+    ``tool_calls*`` counters are kept by ``run()``, which answers the calls:
+    every call it receives counts in ``tool_calls`` and then in one of the others.
     """
 
     frames_received: int = 0

@@ -28,6 +28,7 @@ may report outputs while its receiving thread delivers events.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -254,6 +255,17 @@ class _UserDraft:
         )
 
 
+def _key(server_id: str) -> str:
+    """What a turn or tool-call id is looked up by: the id itself, or for one of
+    the huge ids a server may send, a digest, so the lookup tables stay small."""
+    if len(server_id) <= _ID_KEPT:
+        return server_id
+    return hashlib.blake2b(server_id.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+_ID_KEPT = 200
+
+
 class _AgentDraft:
     __slots__ = (
         "after_stops",
@@ -263,12 +275,14 @@ class _AgentDraft:
         "finished",
         "first_audio_at",
         "interrupted",
+        "key",
         "response_latency",
         "text",
         "turn_id",
     )
 
-    def __init__(self, turn_id: str, at: float, after_stops: int) -> None:
+    def __init__(self, key: str, turn_id: str, at: float, after_stops: int) -> None:
+        self.key = key
         self.turn_id = turn_id
         self.at = at
         self.after_stops = after_stops
@@ -294,9 +308,12 @@ class _AgentDraft:
 
 
 class _ToolDraft:
-    __slots__ = ("answered_at", "arguments", "at", "name", "output", "tool_call_id")
+    __slots__ = ("answered_at", "arguments", "at", "key", "name", "output", "tool_call_id")
 
-    def __init__(self, tool_call_id: str, name: str, arguments: dict[str, Any], at: float) -> None:
+    def __init__(
+        self, key: str, tool_call_id: str, name: str, arguments: dict[str, Any], at: float
+    ) -> None:
+        self.key = key
         self.tool_call_id = tool_call_id
         self.name = name
         self.arguments = arguments
@@ -493,7 +510,7 @@ class Transcript:
     # Called by the connection once a tool call's output has been sent.
     def _on_tool_output(self, tool_call_id: str, output: str) -> None:
         with self._lock:
-            draft = self._tools.get(tool_call_id)
+            draft = self._tools.get(_key(tool_call_id))
             if draft is None or draft.output is not None:
                 return  # unknown, forgotten, or answered already
             draft.output = _cut(output, self._max_text)
@@ -517,19 +534,20 @@ class Transcript:
     def _forget(self, entry: _Entry) -> None:
         self._dropped += 1
         if isinstance(entry, _AgentDraft):
-            if self._agents.get(entry.turn_id) is entry:
-                del self._agents[entry.turn_id]
-            if self._open_agents.get(entry.turn_id) is entry:
-                del self._open_agents[entry.turn_id]
-        elif isinstance(entry, _ToolDraft) and self._tools.get(entry.tool_call_id) is entry:
-            del self._tools[entry.tool_call_id]
+            if self._agents.get(entry.key) is entry:
+                del self._agents[entry.key]
+            if self._open_agents.get(entry.key) is entry:
+                del self._open_agents[entry.key]
+        elif isinstance(entry, _ToolDraft) and self._tools.get(entry.key) is entry:
+            del self._tools[entry.key]
 
     def _agent(self, turn_id: str) -> _AgentDraft:
-        draft = self._agents.get(turn_id)
+        key = _key(turn_id)
+        draft = self._agents.get(key)
         if draft is None:
-            draft = _AgentDraft(_cut(turn_id, 200), self._now(), self._stops)
-            self._agents[turn_id] = draft
-            self._open_agents[turn_id] = draft
+            draft = _AgentDraft(key, _cut(turn_id, 200), self._now(), self._stops)
+            self._agents[key] = draft
+            self._open_agents[key] = draft
             self._append(draft)
         return draft
 
@@ -549,8 +567,8 @@ class Transcript:
                 self._awaiting_reply = None
         if event.is_final and not draft.finished:
             draft.finished = True
-            if self._open_agents.get(event.turn_id) is draft:
-                del self._open_agents[event.turn_id]
+            if self._open_agents.get(draft.key) is draft:
+                del self._open_agents[draft.key]
 
     def _agent_text(self, event: ResponseText) -> None:
         draft = self._agent(event.turn_id)
@@ -598,22 +616,24 @@ class Transcript:
         self._append(draft)
 
     def _interruption(self, event: Interruption) -> None:
-        cut = tuple(self._open_agents)
+        cut = tuple(draft.turn_id for draft in self._open_agents.values())
         for draft in self._open_agents.values():
             draft.interrupted = True
         self._open_agents.clear()
         self._append(InterruptionTurn(self._now(), cut))
 
     def _tool_call(self, event: ToolCall) -> None:
-        if event.tool_call_id in self._tools:
+        key = _key(event.tool_call_id)
+        if key in self._tools:
             return  # a duplicate: the runtime does not run it again either
         draft = _ToolDraft(
+            key,
             _cut(event.tool_call_id, 200),
             _cut(event.tool_name, 200),
             _bounded_arguments(event.kwargs, self._max_text),
             self._now(),
         )
-        self._tools[event.tool_call_id] = draft
+        self._tools[key] = draft
         self._append(draft)
 
 

@@ -50,6 +50,26 @@ def test_a_hundred_thousand_turn_ids_keep_a_bounded_transcript() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_huge_turn_and_tool_call_ids_are_forgotten_with_their_turns() -> None:
+    transcript = vatel.Transcript()
+    with memory_bound(8):  # were the ids kept whole as lookup keys: over 500 MiB
+        for n in range(3 * MAX_TURNS):
+            turn_id, call_id = big_text(n, 64 * 1024), big_text(n, 64 * 1024) + "c"
+            transcript._on_event(vatel.ResponseAudio(turn_id, CHUNK, n % 2 == 0))
+            transcript._on_event(vatel.ToolCall(call_id, "store"))
+            transcript._on_tool_output(call_id, "ok")
+            del turn_id, call_id
+    assert len(transcript) == MAX_TURNS
+    last_call = transcript.tool_calls[-1]
+    assert last_call.output == "ok" and len(last_call.tool_call_id) <= 201
+    # A long id is still told apart from another with the same first characters.
+    first, second = "x" * 500 + "1", "x" * 500 + "2"
+    for turn_id in (first, second):
+        transcript._on_event(vatel.ResponseAudio(turn_id, CHUNK, True))
+    assert [t.audio_seconds for t in transcript.agent_turns[-2:]] == [0.02, 0.02]
+
+
+@pytest.mark.timeout(60)
 def test_megabyte_texts_and_arguments_are_cut() -> None:
     transcript = vatel.Transcript()
     with memory_bound(8):  # unbounded, it would keep 600 MiB
