@@ -258,6 +258,7 @@ def test_the_report_reads_as_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     assert text.splitlines()[0] == "Session sess-1: 12.3 s, closed 1000"
     assert "audio: 2.0 s sent, 0.5 s received" in text
     assert "tool calls: 3 (2 answered, 1 cancelled)" in text
+    assert "latency: response n/a (0 turns); transcript n/a (0 turns)" in text
     assert report.summary() == text
 
 

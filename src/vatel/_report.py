@@ -46,7 +46,8 @@ class SessionReport:
         return self.audio_received_bytes / _BYTES_PER_SECOND
 
     def summary(self) -> str:
-        """A few lines a person can read: the session, its audio and its tool calls."""
+        """A few lines a person can read: the session, its audio, its latency and
+        its tool calls."""
         stats = self.stats
         close = "open" if self.close_code is None else f"closed {self.close_code}"
         if self.close_reason:
@@ -55,6 +56,7 @@ class SessionReport:
             f"Session {self.session_id or '(not started)'}: {self.duration:.1f} s, {close}",
             f"  audio: {self.audio_sent_seconds:.1f} s sent, "
             f"{self.audio_received_seconds:.1f} s received",
+            f"  latency: {self.transcript.latency}",
         ]
         if stats.tool_calls:
             outcomes = [

@@ -167,6 +167,10 @@ def test_a_flood_of_unanswered_tool_calls_holds_bounded_memory(
     script = [STARTED] + [template.replace('"ID"', f'"call-{n}"') for n in range(calls)] + [ENDED]
     with session(flavour, script) as (app, _server):
         protocol = app.conn._protocol
+        # The transcript keeps its own bounded record of the calls (the last 1000
+        # turns, 32 arguments each; tests/hostile/test_transcript_bounds.py);
+        # measured here is the protocol's.
+        app.conn.transcript = vatel.Transcript(max_turns=1)
         tracemalloc.start()
         try:
             with memory_bound(16 * MiB) as peak:
