@@ -195,6 +195,17 @@ class TestTurns:
         seconds = [turn.audio_seconds for turn in feed.transcript.agent_turns]
         assert seconds == [pytest.approx(size / 48_000) for size in sizes]
 
+    def test_every_chunk_of_a_turn_counts_its_own_padding(self) -> None:
+        # The chunks after a turn's first one take a shorter path: the same sum.
+        feed = Feed()
+        sizes = [960, 1, 2, 3, 4, 5, 958, 0, 961]
+        for n, size in enumerate(sizes):
+            chunk = base64.b64encode(bytes(size)).decode()
+            feed.at(n, audio("t", final=n == len(sizes) - 1, chunk=chunk))
+        (turn,) = feed.transcript.agent_turns
+        assert turn.audio_seconds == pytest.approx(sum(sizes) / 48_000)
+        assert turn.finished
+
     def test_interim_text_stands_until_a_final_one_and_nothing_after_it(self) -> None:
         feed = Feed()
         feed.at(1, text("t", "Half a", final=False))

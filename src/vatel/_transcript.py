@@ -404,6 +404,9 @@ class Transcript:
         self._dropped = 0
         self._agents: dict[str, _AgentDraft] = {}
         self._open_agents: dict[str, _AgentDraft] = {}
+        # The agent turn whose audio is arriving: its next chunks (all but the
+        # final one) only add to its length, 50 times a second.
+        self._playing: _AgentDraft | None = None
         self._tools: dict[str, _ToolDraft] = {}
         self._last_user: _UserDraft | None = None
         self._speaking: _UserDraft | None = None
@@ -414,7 +417,6 @@ class Transcript:
         self._response_samples: deque[float] = deque(maxlen=max_turns)
         self._transcript_samples: deque[float] = deque(maxlen=max_turns)
         self._input_bytes = 0
-        self._events_seen = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             ResponseAudio: self._audio,
             ResponseText: self._agent_text,
@@ -501,10 +503,23 @@ class Transcript:
 
     # Called by the connection for every event it delivers, in order.
     def _on_event(self, event: Event) -> None:
+        if type(event) is ResponseAudio and not event.is_final:
+            playing = self._playing
+            if playing is not None and playing.key == event.turn_id:
+                # The hot path, without the lock: agent turns are only ever
+                # changed from the receiving thread (the lock is for tool outputs
+                # from worker threads, and for readers, who see the length
+                # before or after this chunk). _base64_bytes, inlined.
+                audio = event.audio
+                size = len(audio) // 4 * 3
+                if audio[-1:] == "=":
+                    size -= 1 + (audio[-2:-1] == "=")
+                if size > 0:
+                    playing.audio_bytes += size
+                return
         handler = self._handlers.get(type(event))
-        with self._lock:
-            self._events_seen += 1
-            if handler is not None:
+        if handler is not None:
+            with self._lock:
                 handler(event)
 
     # Called by the connection once a tool call's output has been sent.
@@ -538,6 +553,8 @@ class Transcript:
                 del self._agents[entry.key]
             if self._open_agents.get(entry.key) is entry:
                 del self._open_agents[entry.key]
+            if self._playing is entry:
+                self._playing = None
         elif isinstance(entry, _ToolDraft) and self._tools.get(entry.key) is entry:
             del self._tools[entry.key]
 
@@ -565,10 +582,15 @@ class Transcript:
                 self._response_samples.append(latency)
                 self._answered += 1
                 self._awaiting_reply = None
-        if event.is_final and not draft.finished:
-            draft.finished = True
-            if self._open_agents.get(draft.key) is draft:
-                del self._open_agents[draft.key]
+        if event.is_final:
+            if self._playing is draft:
+                self._playing = None
+            if not draft.finished:
+                draft.finished = True
+                if self._open_agents.get(draft.key) is draft:
+                    del self._open_agents[draft.key]
+        else:
+            self._playing = draft
 
     def _agent_text(self, event: ResponseText) -> None:
         draft = self._agent(event.turn_id)
