@@ -107,7 +107,9 @@ class Connection(SessionBase):
         super().__init__(websocket, url, **kwargs)
         self._swap_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._wake = threading.Event()
+        # What a redial's backoff waits on, so close() can cut it short; only
+        # a connection that may redial needs one (an Event is ~1 KiB).
+        self._wake = threading.Event() if self._redial is not None else None
 
     # -- receiving ----------------------------------------------------------------
 
@@ -240,6 +242,7 @@ class Connection(SessionBase):
         if policy.sleep is not None:
             policy.sleep(delay)
         else:
+            assert self._wake is not None
             self._wake.wait(delay)
         if self._closing:
             return None
@@ -404,7 +407,8 @@ class Connection(SessionBase):
         """
         with self._swap_lock:
             self._closing = True
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
         if self.closed:
             return
         self._discard_late_frames()

@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ._async_connection import AsyncConnection
 from ._call_ledger import CallLedger
@@ -72,6 +72,27 @@ class _Tally:
         self.audio_received = 0
 
 
+S = TypeVar("S", SyncSender, AsyncSender)
+
+
+def _sender(
+    make: type[S], conn: Any, audio: Any, pace: Any, linger: Any, ledger: CallLedger
+) -> tuple[S | None, Activity | None]:
+    """The sender of ``run(audio=...)`` (none without audio), and what tells it
+    the session is still busy when it lingers."""
+    if audio is None:
+        if linger is not None:
+            raise ValueError("linger applies to the input audio: give audio= too.")
+        return None, None
+    speed = check_options(audio, pace, linger)
+    activity = None
+    if linger is not None:
+        # Busy while a call awaits its answer (not while a timed-out handler
+        # runs on unheard: that one may never return).
+        activity = Activity(busy=lambda: ledger.busy)
+    return make(conn, audio, speed=speed, linger=linger, activity=activity), activity
+
+
 def run_sync(
     conn: Connection,
     tools: ToolRouter | None,
@@ -92,17 +113,7 @@ def run_sync(
     _checked_count(max_tool_threads, "max_tool_threads")
     in_flight = _InFlight(_checked_count(max_pending_tool_calls, "max_pending_tool_calls"))
     ledger = CallLedger(conn.stats)
-    sender = None
-    activity = None
-    if audio is not None:
-        speed = check_options(audio, pace, linger)
-        if linger is not None:
-            # Busy while a call awaits its answer (not while a timed-out handler
-            # runs on unheard: that one may never return).
-            activity = Activity(busy=lambda: ledger.busy)
-        sender = SyncSender(conn, audio, speed=speed, linger=linger, activity=activity)
-    elif linger is not None:
-        raise ValueError("linger applies to the input audio: give audio= too.")
+    sender, activity = _sender(SyncSender, conn, audio, pace, linger, ledger)
     work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
     ended = threading.Event()
     workers: list[threading.Thread] = []
@@ -224,17 +235,7 @@ async def run_async(
     """
     in_flight = _InFlight(_checked_count(max_pending_tool_calls, "max_pending_tool_calls"))
     ledger = CallLedger(conn.stats)
-    sender = None
-    activity = None
-    if audio is not None:
-        speed = check_options(audio, pace, linger)
-        if linger is not None:
-            # Busy while a call awaits its answer (not while a timed-out handler
-            # runs on unheard: that one may never return).
-            activity = Activity(busy=lambda: ledger.busy)
-        sender = AsyncSender(conn, audio, speed=speed, linger=linger, activity=activity)
-    elif linger is not None:
-        raise ValueError("linger applies to the input audio: give audio= too.")
+    sender, activity = _sender(AsyncSender, conn, audio, pace, linger, ledger)
     running: set[asyncio.Task[None]] = set()
     tally = _Tally()
     failure: BaseException | None = None

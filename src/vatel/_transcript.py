@@ -417,15 +417,6 @@ class Transcript:
         self._response_samples: deque[float] = deque(maxlen=max_turns)
         self._transcript_samples: deque[float] = deque(maxlen=max_turns)
         self._input_bytes = 0
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ResponseAudio: self._audio,
-            ResponseText: self._agent_text,
-            InputAudioTranscript: self._user_text,
-            SpeechStarted: self._speech_started,
-            SpeechStopped: self._speech_stopped,
-            Interruption: self._interruption,
-            ToolCall: self._tool_call,
-        }
 
     # -- reading ---------------------------------------------------------------------
 
@@ -517,10 +508,10 @@ class Transcript:
                 if size > 0:
                     playing.audio_bytes += size
                 return
-        handler = self._handlers.get(type(event))
+        handler = _HANDLERS.get(type(event))
         if handler is not None:
             with self._lock:
-                handler(event)
+                handler(self, event)
 
     # Called by the connection once a tool call's output has been sent.
     def _on_tool_output(self, tool_call_id: str, output: str) -> None:
@@ -691,3 +682,16 @@ def _turn_dict(turn: Turn) -> dict[str, Any]:
         data["arguments"] = dict(turn.arguments)
         data["duration"] = turn.duration
     return data
+
+
+# What each event does to a transcript; one table for all of them (a bound
+# method per transcript would cost every connection some memory).
+_HANDLERS: dict[type, Callable[[Transcript, Any], None]] = {
+    ResponseAudio: Transcript._audio,
+    ResponseText: Transcript._agent_text,
+    InputAudioTranscript: Transcript._user_text,
+    SpeechStarted: Transcript._speech_started,
+    SpeechStopped: Transcript._speech_stopped,
+    Interruption: Transcript._interruption,
+    ToolCall: Transcript._tool_call,
+}
