@@ -842,3 +842,21 @@ class TestTypeHints:
         assert resolved["AsyncConnection.run"]["return"] is vatel.SessionReport
         assert "send_timeout" in resolved["ConnectOptions"]
         assert "trust_env" in resolved["ConnectOptions"]
+
+
+def test_the_voice_client_stays_light_to_import() -> None:
+    # A program that only dials sessions (with tokens minted elsewhere) never
+    # loads the REST plumbing: httpx alone is some 130 ms of start-up.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, vatel; vatel.connect; vatel.connect_async; vatel.Reconnect; "
+        "vatel.SessionToken; vatel.Connection; vatel.AsyncConnection; "
+        "heavy = [m for m in ('httpx', 'pydantic', 'vatel._models', 'vatel._base_client') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

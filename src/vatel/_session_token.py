@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._base_client import APIRequest, ResponseRefused
-
 if TYPE_CHECKING:
+    from ._base_client import APIRequest
     from ._models import Transport
 
 # The optional string members of the contract's ``SessionTokenResponse``.
@@ -146,6 +145,10 @@ def parse_session_token(content: bytes, agent_id: str, version_id: str | None) -
     ``SessionTokenResponse``, in the words pydantic would use, never quoting
     the body; the credentials it did find travel on the error to be redacted.
     """
+    # The REST plumbing (and httpx) loads with the first request, not with this
+    # class: a voice program that only dials with tokens never needs it.
+    from ._base_client import ResponseRefused
+
     # The error is raised after the handler: a JSONDecodeError holds the whole
     # body, token and all, and must not ride along as __context__.
     refused: str | None = None
@@ -224,4 +227,6 @@ def session_token_request(
     }
     body = {"agent_id": agent_id, **{k: v for k, v in options.items() if v is not None}}
     parse = functools.partial(parse_session_token, agent_id=agent_id, version_id=version_id)
+    from ._base_client import APIRequest
+
     return APIRequest("POST", "/v1/session-token", parse=parse, body=body)
