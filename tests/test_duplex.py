@@ -87,6 +87,49 @@ def test_a_wav_streams_while_the_agent_answers(
     assert report.transcript is session.conn.transcript
 
 
+@pytest.mark.timeout(60)
+def test_a_real_time_session_reports_its_turns_and_latency(flavour: Flavour) -> None:
+    # The mock paces its replies in real time here, as a live agent would; the
+    # report must hold what was said on both sides and a latency for each turn.
+    with MockServer(pace=1) as server:
+        client = flavour.client(server)
+        agent_id = server.agent_ids[0]
+        token = flavour._step(client.session_token(agent_id))
+        session = flavour.open(server, token)
+        report = run(session, audio=TWO_BURSTS, pace=1.0, linger=0.5)
+        mock = server.sessions[-1]
+        assert mock.wait_closed()
+
+    heard = [
+        m.data["transcript"]
+        for m in mock.sent
+        if m.type == "input_audio_transcript" and m.data["is_final"]
+    ]
+    said = [m.data["text"] for m in mock.sent if m.type == "response_text" and m.data["is_final"]]
+    transcript = report.transcript
+    assert len(heard) == 2
+    assert [turn.text for turn in transcript.user_turns] == heard
+    assert [turn.text for turn in transcript.agent_turns] == said
+    for user in transcript.user_turns:
+        assert user.speech_stopped_at is not None
+        assert user.response_latency is not None and user.response_latency >= 0
+        assert user.transcript_latency is not None and user.transcript_latency >= 0
+    replies = [turn for turn in transcript.agent_turns if turn.response_latency is not None]
+    assert len(replies) == 2, "the greeting has no latency, each reply one"
+    for user, reply in zip(transcript.user_turns, replies, strict=True):
+        assert reply.first_audio_at is not None and user.speech_stopped_at is not None
+        assert reply.first_audio_at >= user.speech_stopped_at
+    latency = transcript.latency
+    assert (latency.response.count, latency.transcript.count, latency.unanswered) == (2, 2, 0)
+    p50, p95, worst = latency.response.p50, latency.response.p95, latency.response.max
+    assert p50 is not None and p95 is not None and worst is not None
+    assert 0 <= p50 <= p95 <= worst
+    sent_audio = [m for m in mock.received if m.type == "input_audio"]
+    assert report.stats.frames_sent == len(sent_audio)
+    assert report.stats.frames_received == len(mock.sent)
+    assert report.audio_sent_bytes == len(TWO_BURSTS) == len(mock.received_audio)
+
+
 # -- against servers of our own ---------------------------------------------------------
 
 
