@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import vatel
+from _flavours import Flavour
 from _support import Api
 from vatel import _client
 from vatel.testing import MockServer
@@ -107,6 +108,19 @@ async def api(request: pytest.FixtureRequest, server: MockServer) -> AsyncIterat
     wrapper = Api(cls(api_key=server.api_key, base_url=server.base_url))
     yield wrapper
     await wrapper.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
+    """The blocking API, then the asyncio one on an event loop of the test's own."""
+    if "server" in request.fixturenames:
+        # Set up first so it stops last: sessions close before the server does.
+        request.getfixturevalue("server")
+    driver = Flavour(request.param)
+    try:
+        yield driver
+    finally:
+        driver.finish()
 
 
 @pytest.fixture

@@ -27,17 +27,6 @@ from vatel.testing import MockServer
 TWO_BURSTS = voice_like(0.6) + silence(0.8) + voice_like(0.6) + silence(0.8)
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    if "server" in request.fixturenames:
-        request.getfixturevalue("server")  # set up first, so it stops last
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
-
-
 def run(session: Session, **options: Any) -> vatel.SessionReport:
     """``conn.run(**options)`` in the session's flavour, returning the report."""
     report: vatel.SessionReport = session._flavour._step(session.conn.run(**options))

@@ -41,19 +41,6 @@ SPEECH = voice_like(0.8)
 UTTERANCE = SPEECH + silence(0.8)
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    """The blocking API, then the asyncio one on an event loop of the test's own."""
-    if "server" in request.fixturenames:
-        # Set up first so it stops last: sessions close before the server does.
-        request.getfixturevalue("server")
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
-
-
 def frames(pcm: bytes) -> Iterator[bytes]:
     for start in range(0, len(pcm), FRAME_BYTES):
         yield pcm[start : start + FRAME_BYTES]

@@ -4,7 +4,6 @@ against the mock server on the sync and the async API."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,17 +21,6 @@ TALK = (vatel.ResponseText, vatel.InputAudioTranscript)
 """Events beside the audio, whose number depends on the mock's wording."""
 
 GREETING = "Hello, this is a long greeting for the caller. " * 4
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    if "server" in request.fixturenames:
-        request.getfixturevalue("server")
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
 
 
 class Sleeps(list[float]):

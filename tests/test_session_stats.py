@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -48,17 +47,6 @@ class Recorder(vatel.Transcript):
 
     def _on_input_audio(self, pcm_bytes: int) -> None:
         self.calls.append(("input_audio", pcm_bytes))
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    if "server" in request.fixturenames:
-        request.getfixturevalue("server")
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
 
 
 async def send_script(ws: ServerConnection, server: ScriptedServer) -> None:

@@ -21,15 +21,6 @@ from vatel._tools import ToolContext, current_tool_call
 CANCELLED = {"error": "Tool 'lookup' was cancelled: the user interrupted."}
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
-
-
 def run(session: Session, **options: Any) -> vatel.SessionReport:
     report: vatel.SessionReport = session._flavour._step(session.conn.run(**options))
     return report

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -423,15 +422,6 @@ class TestThreads:
 GREETING = "Hello, this is the weather line."
 SPEECH_SECONDS = 0.8
 UTTERANCE = voice_like(SPEECH_SECONDS) + silence(0.8)
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest, server: MockServer) -> Iterator[Flavour]:
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
 
 
 @pytest.mark.timeout(30)

@@ -16,15 +16,6 @@ import vatel
 from _flavours import Flavour, peak_memory
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
-
-
 def stops_reading(release: threading.Event) -> Any:
     def behaviour(peer: Peer) -> None:
         peer.handshake()

@@ -12,7 +12,7 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -116,15 +116,6 @@ def refuse(status: int) -> Action:
         )
 
     return answer
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Iterator[Flavour]:
-    driver = Flavour(request.param)
-    try:
-        yield driver
-    finally:
-        driver.finish()
 
 
 class Tokens:
