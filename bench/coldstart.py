@@ -20,10 +20,10 @@ a ``Client`` times its first ``agents.list()``, then the next ones; another
 worker times the first bare ``httpx`` GET of the same URL (and ``.json()``) on a
 fresh ``httpx.Client``, then the next ones. The target compares the two first
 calls: both pay the first connection, so what is left is what the SDK adds to
-it (importing pydantic and the models, building the validator). The first call
+it (importing the resource and its models, building the returned type's checks). The first call
 against the next ones is shown for information: no client meets 1.5x there
 (bare httpx is itself ~3x sync and ~15x async). A third worker imports
-``vatel.types`` (pydantic and every model) before its first call, to show what
+``vatel.types`` (every model) before its first call, to show what
 the first call costs once the import is paid at start-up.
 """
 

@@ -6,7 +6,7 @@
 
 Three files are generated, each starting with a header that says so:
 
-* ``src/vatel/_models.py``: a pydantic model for every object schema that an
+* ``src/vatel/_models.py``: a model (``_models_base``) for every object schema that an
   operation takes or returns (and every schema those reach), and a ``Literal``
   alias for every enumeration among them. Schemas no operation reaches are left out.
 * ``src/vatel/_generated_params.py``: the TypedDicts of the REST methods' keyword
@@ -371,7 +371,7 @@ class Field:
         if not self.required:
             args.append("default=None")
         if self.wire != self.name:
-            args.append(f"alias={quote(self.wire)}")
+            args.append(f"wire={quote(self.wire)}")
         if self.secret:
             args.append("repr=False")
         if self.required and not args:
@@ -379,11 +379,11 @@ class Field:
         elif args == ["default=None"]:
             line = f"    {self.name}: {self.annotation} = None"
         else:
-            line = f"    {self.name}: {self.annotation} = Field({', '.join(args)})"
+            line = f"    {self.name}: {self.annotation} = field({', '.join(args)})"
         out = []
         if self.name != snake(self.wire):
             out.append(
-                f"    # ``{self.wire}`` would shadow ``BaseModel.{self.wire}``: it is the alias."
+                f"    # ``{self.wire}`` would shadow a method of the model: it is the wire name."
             )
         out.append(line)
         if self.doc:
@@ -491,12 +491,11 @@ class Models:
         self, name: str, class_name: str, base: str, doc: str | None, strict: bool
     ) -> list[str]:
         schema = self.schemas[name]
-        lines = [f"class {class_name}({base}):"]
+        forbid = ", forbid_extra=True" if schema.get("additionalProperties") is False else ""
+        lines = [f"class {class_name}({base}{forbid}):"]
         body: list[str] = []
         if doc:
             body += docstring(doc, "    ")
-        if schema.get("additionalProperties") is False:
-            body += ([""] if body else []) + ['    model_config = ConfigDict(extra="forbid")']
         fields = self.fields(name, strict, sdk_required=name in self.resources)
         if fields:
             body.append("") if body else None
@@ -544,13 +543,13 @@ class Models:
             + "\n\n\n"
             + "\n\n\n".join("\n".join(c) for c in dependencies_first(classes))
         )
-        # No ``from __future__ import annotations``: string annotations cost pydantic a
-        # compile() per field at import, about a third of the module's import time.
-        head = [HEADER + MODELS_DOCSTRING, ""]
+        # Postponed annotations: evaluating ``Literal[...] | str | None`` for every
+        # field at import would cost each program models it never reads; a class's
+        # checks evaluate its own on first use.
+        head = [HEADER + MODELS_DOCSTRING, "", "from __future__ import annotations", ""]
         std = imports(body, "datetime", ["datetime"]) + imports(body, "typing", ["Any", "Literal"])
         head += [*std, ""] if std else []
-        head += [*imports(body, "pydantic", ["ConfigDict", "Field"]), ""]
-        head += ["from ._models_base import InputModel, VatelModel", ""]
+        head += [*imports(body, "._models_base", ["InputModel", "VatelModel", "field"]), ""]
         head += ["__all__ = [", *(f"    {quote(n)}," for n in public), "]", "", ""]
         return "\n".join(head) + body + "\n"
 
@@ -578,7 +577,11 @@ def dependencies_first(classes: list[list[str]]) -> list[list[str]]:
 
 
 def _reserved(name: str) -> bool:
-    """Whether a field of this name would shadow an attribute of pydantic's BaseModel."""
+    """Whether a field of this name would shadow an attribute of pydantic's BaseModel.
+
+    The models' own base keeps pydantic's names (``model_dump``…) and adds none,
+    so the same test holds for it, and field names stay those a pydantic program expects.
+    """
     import pydantic
 
     return hasattr(pydantic.BaseModel, name)
@@ -653,10 +656,14 @@ class Params:
         body = "\n\n\n".join("\n".join(self.typed_dict(*entry)) for entry in PARAMS) + "\n"
         names = sorted(name for name, _, _ in PARAMS)
         head = [HEADER + PARAMS_DOCSTRING, ""]  # evaluated annotations, as in _models
+        head += ["import sys"]
         head += imports(body, "collections.abc", ["Sequence"])
-        head += imports(body, "datetime", ["datetime"])
-        head += [*imports(body, "typing", ["TypedDict"]), ""]
-        head += [*imports(body, "typing_extensions", ["Required"]), ""]
+        head += [*imports(body, "datetime", ["datetime"]), ""]
+        # typing's TypedDict reads ``Required`` from 3.11 on; typing_extensions (a
+        # dozen milliseconds to import) only where it must.
+        head += ["if sys.version_info >= (3, 11):", "    from typing import Required, TypedDict"]
+        head += ["else:  # pragma: no cover - Python 3.10"]
+        head += ["    from typing_extensions import Required, TypedDict", ""]
         model_names = [*self.models.kept, *self.models.inline_enums]
         head += [*imports(body, "._models", model_names), ""]
         head += ["__all__ = [", *(f"    {quote(n)}," for n in names), "]", "", "", ""]

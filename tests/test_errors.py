@@ -50,6 +50,7 @@ LOCAL: dict[type[Exception], type[Exception]] = {
     vatel.ClientClosedError: RuntimeError,
     vatel.SessionEndedError: RuntimeError,
     vatel.ToolOutputError: TypeError,
+    vatel.ValidationError: ValueError,
 }
 # Raised by a tool's own code to answer the agent, never by the SDK.
 RAISED_BY_TOOLS = {vatel.ToolError}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
 import pytest
-from typing_extensions import Unpack
+import typing_extensions
 
 import vatel._resources
 from vatel._resources._base import AsyncResource, SyncResource
@@ -89,7 +89,8 @@ def test_hints_resolve(member: Callable[..., Any]) -> None:
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             # ``**params: Unpack[SomeParams]``: the TypedDict itself resolves too.
             hint = hints[name]
-            assert get_origin(hint) is Unpack
+            # typing's on 3.11+, typing_extensions' before
+            assert get_origin(hint) in (getattr(typing, "Unpack", None), typing_extensions.Unpack)
             (typed_dict,) = get_args(hint)
             assert typing.get_type_hints(typed_dict)
 

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         RateLimitError,
         ResponseTooLargeError,
         SessionEndedError,
+        ValidationError,
         VatelError,
     )
     from ._protocol import SessionState
@@ -138,6 +139,7 @@ __all__ = [
     "TurnLatency",
     "UnknownEvent",
     "UserTurn",
+    "ValidationError",
     "VatelError",
     "connect",
     "connect_async",
@@ -165,6 +167,7 @@ _EXCEPTIONS = (
     "RateLimitError",
     "ResponseTooLargeError",
     "SessionEndedError",
+    "ValidationError",
     "VatelError",
 )
 _EVENTS = (

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -45,11 +45,9 @@ from ._exceptions import (
     ConfigurationError,
     status_error_class,
 )
+from ._json_body import load_json
 from ._redact import REDACTED, known_secrets, redact_http_logs, redact_text, redact_url
 from ._version import __version__
-
-if TYPE_CHECKING:
-    import pydantic
 
 log = logging.getLogger("vatel")
 redact_http_logs()
@@ -115,8 +113,12 @@ def path_segment(value: str, name: str) -> str:
 
 
 def _is_model(value: Any) -> bool:
-    # A model exists only once pydantic has been imported: without it loaded
-    # there is nothing to look for, and importing it here would cost every call.
+    # The SDK's own models, or a caller's pydantic model. A pydantic model exists
+    # only once pydantic has been imported: without it loaded there is nothing
+    # to look for, and importing it here would cost every call.
+    models = sys.modules.get("vatel._models_base")
+    if models is not None and isinstance(value, models.VatelModel):
+        return True
     pydantic = sys.modules.get("pydantic")
     return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
@@ -420,10 +422,10 @@ class CappedBody:
 
 
 @cache
-def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
-    import pydantic
+def _checker(tp: Any) -> Callable[[Any], Any]:
+    from ._models_base import response_checker
 
-    return pydantic.TypeAdapter(tp)
+    return response_checker(tp)
 
 
 def parse_response(
@@ -431,8 +433,8 @@ def parse_response(
 ) -> T:
     """Read a successful response body with the request's ``parse``, or validate
     it into its ``cast`` type."""
+    content = response.content
     if request.parse is not None:
-        content = response.content
         try:
             return request.parse(content)
         except ResponseRefused as exc:
@@ -441,21 +443,23 @@ def parse_response(
     elif request.cast is None:
         return cast(T, None)
     else:
-        import pydantic
+        from ._model_checks import Invalid
 
-        content = response.content
-        try:
-            # Wire names only: an unknown field that happens to be spelt like one of
-            # our Python names (``tool_name`` beside ``toolName``) stays an extra.
-            adapter = _adapter(request.cast)
-            return cast(T, adapter.validate_json(content, by_alias=True, by_name=False))
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            detail = f"{where}: {first['msg']} ({exc.error_count()} error(s))"
-    # Raised outside the handler: pydantic's error quotes the body, which may
-    # be a session-token response, so it must not stay on as __context__. The
-    # credentials stay out of the kept body too, wherever in it they are.
+        # Wire names only: an unknown field that happens to be spelt like one of
+        # our Python names (``tool_name`` beside ``toolName``) stays an extra.
+        data, refused = load_json(content)
+        if refused is None:
+            try:
+                return cast(T, _checker(request.cast)(data))
+            except Invalid as bad:
+                where, message, _ = bad.problems[0]
+                count = bad.count
+            detail = f"{'.'.join(map(str, where)) or 'body'}: {message} ({count} error(s))"
+        else:
+            detail = f"body: Invalid JSON: {refused} (1 error(s))"
+    # Raised outside any handler: a decoder's error may quote the body, which
+    # may be a session-token response, so it must not stay on as __context__.
+    # The credentials stay out of the kept body too, wherever in it they are.
     text = redact_text(content[:2000].decode("utf-8", "replace"), *secrets)
     detail = _shorten(redact_text(detail, *secrets), ERROR_MESSAGE_LIMIT)
     raise APIResponseValidationError(

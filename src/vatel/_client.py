@@ -15,6 +15,7 @@ import importlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -119,6 +120,7 @@ class _Lazy(Generic[R]):
     def __init__(self, module: str, name: str) -> None:
         self._module = module
         self._name = name
+        self._class: Callable[[Any], R] | None = None
 
     @overload
     def __get__(self, client: None, owner: type[Any]) -> Self: ...
@@ -127,9 +129,10 @@ class _Lazy(Generic[R]):
     def __get__(self, client: object, owner: type[Any]) -> R | Self:
         if client is None:
             return self
-        module = importlib.import_module(f"._resources.{self._module}", __package__)
-        resource: R = getattr(module, self._name)(client)
-        return resource
+        if self._class is None:
+            module = importlib.import_module(f"._resources.{self._module}", __package__)
+            self._class = getattr(module, self._name)
+        return self._class(client)
 
 
 def _read_body(response: httpx.Response) -> CappedBody | None:

@@ -24,10 +24,11 @@ working::
     │   └── ResponseTooLargeError          a download over the caller's ``max_bytes``
     ├── ConfigurationError             (ValueError) a key, URL or option that cannot work
     ├── AudioFormatError               (ValueError) audio given to the SDK is not PCM16 24 kHz
+    ├── ValidationError                (ValueError) a model built from values that do not fit it
     ├── ClientClosedError              (RuntimeError) a request through a closed client
     └── SessionEndedError              (RuntimeError) a command after the session ended
 
-The four local errors are raised before anything is sent, and each is also the
+The local errors are raised before anything is sent, and each is also the
 builtin named in brackets.
 
 So ``except vatel.APIError`` is the place for retrying, reporting or waiting
@@ -87,6 +88,7 @@ __all__ = [
     "RateLimitError",
     "ResponseTooLargeError",
     "SessionEndedError",
+    "ValidationError",
     "VatelError",
     "status_error_class",
 ]
@@ -310,6 +312,42 @@ class ConfigurationError(VatelError, ValueError):
 class AudioFormatError(VatelError, ValueError):
     """Audio handed to the SDK is not in the expected format (for instance an odd
     number of PCM16 bytes, invalid base64, or an unsupported WAV encoding)."""
+
+
+class ValidationError(VatelError, ValueError):
+    """A REST model (``vatel.types``) was built from values that do not fit it.
+
+    ``errors()`` lists each problem as a dict with ``loc`` (the path to the
+    field), ``msg`` and ``type``, in pydantic's words; ``error_count()`` says how
+    many there are. No input value is quoted: a field may hold a credential.
+    A server answer that does not fit is an :class:`APIResponseValidationError`
+    instead, since the mistake is not the caller's.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        problems: list[tuple[tuple[str | int, ...], str, str]],
+        count: int | None = None,
+    ) -> None:
+        self.title = title
+        self._problems = list(problems)
+        self._count = len(self._problems) if count is None else count
+        count = self._count
+        lines = [f"{count} validation error{'s' if count != 1 else ''} for {title}"]
+        for loc, message, _ in self._problems[:20]:
+            lines += [".".join(map(str, loc)) or "(root)", f"  {message}"]
+        if count > 20:
+            lines.append(f"… and {count - 20} more")
+        super().__init__("\n".join(lines))
+
+    def errors(self) -> list[dict[str, Any]]:
+        """Each problem: ``{"loc": (...), "msg": ..., "type": ...}`` (the first 100)."""
+        return [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in self._problems]
+
+    def error_count(self) -> int:
+        """How many problems were found."""
+        return self._count
 
 
 class ClientClosedError(VatelError, RuntimeError):

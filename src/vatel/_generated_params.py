@@ -6,11 +6,14 @@ A key left out is not sent; a key set to ``None`` is sent as JSON ``null``.
 Nested settings accept a plain dict or the matching model.
 """
 
+import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypedDict
 
-from typing_extensions import Required
+if sys.version_info >= (3, 11):
+    from typing import Required, TypedDict
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Required, TypedDict
 
 from ._models import (
     AgentStatus,

@@ -11,12 +11,12 @@ values newer than this SDK: such a field is typed ``Literal[...] | str``.
 Input models (``…Input``, ``…Request``) describe what the server accepts.
 """
 
+from __future__ import annotations
+
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
-
-from ._models_base import InputModel, VatelModel
+from ._models_base import InputModel, VatelModel, field
 
 __all__ = [
     "Agent",
@@ -374,7 +374,7 @@ class TwilioPhoneNumberImportInput(InputModel):
     """Number to import, typically E.164."""
     account_sid: str
     """Twilio Account SID (starts with ``AC``)."""
-    auth_token: str = Field(repr=False)
+    auth_token: str = field(repr=False)
     """Twilio auth token for the account (used once at import)."""
 
 
@@ -425,8 +425,8 @@ class SipTrunk(VatelModel):
     """
     outbound_sip_username: str | None = None
     """Credentials username for outbound, if any."""
-    # ``register`` would shadow ``BaseModel.register``: it is the alias.
-    register_: bool | None = Field(default=None, alias="register")
+    # ``register`` would shadow a method of the model: it is the wire name.
+    register_: bool | None = field(default=None, wire="register")
     """Whether the platform registers this trunk with the carrier."""
     outbound_registration_status: RegistrationStatus | str | None = None
     remain_in_dialog: bool | None = None
@@ -460,15 +460,15 @@ class SipTrunkCreateInput(InputModel):
     """
     inbound_auth_type: SIPTrunkAuthType | None = None
     inbound_sip_username: str | None = None
-    inbound_sip_password: str | None = Field(default=None, repr=False)
+    inbound_sip_password: str | None = field(default=None, repr=False)
     """Inbound SIP secret if required."""
     outbound_host: str | None = None
     """Host to dial for outbound calls, on-call, and transfers."""
     outbound_sip_username: str | None = None
-    outbound_sip_password: str | None = Field(default=None, repr=False)
+    outbound_sip_password: str | None = field(default=None, repr=False)
     """Outbound SIP secret if required."""
-    # ``register`` would shadow ``BaseModel.register``: it is the alias.
-    register_: bool | None = Field(default=None, alias="register")
+    # ``register`` would shadow a method of the model: it is the wire name.
+    register_: bool | None = field(default=None, wire="register")
     """Enable outbound registration when true."""
     remain_in_dialog: bool | None = None
 
@@ -487,14 +487,14 @@ class SipTrunkUpdateInput(InputModel):
     """Inbound host; with ``acl`` auth, must match the ACL-validated host."""
     inbound_auth_type: SIPTrunkAuthType | None = None
     inbound_sip_username: str | None = None
-    inbound_sip_password: str | None = Field(default=None, repr=False)
+    inbound_sip_password: str | None = field(default=None, repr=False)
     """Set to rotate inbound secret."""
     outbound_host: str | None = None
     """Outbound dial host for calls, on-call, and transfers."""
     outbound_sip_username: str | None = None
-    outbound_sip_password: str | None = Field(default=None, repr=False)
-    # ``register`` would shadow ``BaseModel.register``: it is the alias.
-    register_: bool | None = Field(default=None, alias="register")
+    outbound_sip_password: str | None = field(default=None, repr=False)
+    # ``register`` would shadow a method of the model: it is the wire name.
+    register_: bool | None = field(default=None, wire="register")
     remain_in_dialog: bool | None = None
 
 
@@ -544,13 +544,11 @@ class SipTrunkAgentAssignmentPatchInput(InputModel):
     """ACL routing alternate dial string (globally unique); null clears."""
 
 
-class GenerateSessionTokenRequest(InputModel):
+class GenerateSessionTokenRequest(InputModel, forbid_extra=True):
     """What the session is for; no other fields are allowed.
 
     Body of ``POST /v1/session-token``.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     agent_id: str
     """UUID of the agent that will run this voice session."""
@@ -585,7 +583,7 @@ class SessionTokenResponse(VatelModel):
     ``url``.
     """
 
-    token: str = Field(repr=False)
+    token: str = field(repr=False)
     """Platform session JWT. ``scopes`` claim includes ``voice``, and ``chat`` when chat was
     requested. For API voice WebSocket, pass as query ``token`` on ``GET /v1/connection`` with
     ``agentId``. Also use as ``Authorization: Bearer`` for the chat endpoint where applicable.
@@ -598,7 +596,7 @@ class SessionTokenResponse(VatelModel):
     """
     url: str | None = None
     """WebSocket URL of the media server. Present only when ``transport`` was ``webrtc``."""
-    webrtc_token: str | None = Field(default=None, repr=False)
+    webrtc_token: str | None = field(default=None, repr=False)
     """LiveKit media-room access JWT (microphone subscribe and publish; participant attributes
     include ``agent_id`` and, when provided, ``version_id``, ``prompt``, and ``first_message``).
     Present only when ``transport`` was ``webrtc``.
@@ -622,21 +620,21 @@ class ContextVariable(VatelModel):
     description: str | None = None
     value: Any = None
     """JSON value; shape depends on dataType."""
-    data_type: DataType | str | None = Field(default=None, alias="dataType")
+    data_type: DataType | str | None = field(default=None, wire="dataType")
     rationale: str | None = None
 
 
 class TranscriptToolCall(VatelModel):
     """Tool invocation metadata on a transcript row."""
 
-    item_id: str | None = Field(default=None, alias="itemId")
-    call_id: str | None = Field(default=None, alias="callId")
-    tool_name: str | None = Field(default=None, alias="toolName")
+    item_id: str | None = field(default=None, wire="itemId")
+    call_id: str | None = field(default=None, wire="callId")
+    tool_name: str | None = field(default=None, wire="toolName")
     arguments: str | None = None
     """JSON string of arguments."""
     output: str | None = None
-    started_at: datetime | None = Field(default=None, alias="startedAt")
-    ended_at: datetime | None = Field(default=None, alias="endedAt")
+    started_at: datetime | None = field(default=None, wire="startedAt")
+    ended_at: datetime | None = field(default=None, wire="endedAt")
 
 
 class TranscriptEntry(VatelModel):
@@ -647,11 +645,11 @@ class TranscriptEntry(VatelModel):
     """For message rows: user, assistant, or system. May be empty for tool or interruption rows."""
     message: str | None = None
     type: TranscriptEntryType | str | None = None
-    tool_call: TranscriptToolCall | None = Field(default=None, alias="toolCall")
-    tool_call_output: str | None = Field(default=None, alias="toolCallOutput")
-    created_at: datetime | None = Field(default=None, alias="createdAt")
-    duration_ms: int | None = Field(default=None, alias="durationMs")
-    turn_id: str | None = Field(default=None, alias="turnId")
+    tool_call: TranscriptToolCall | None = field(default=None, wire="toolCall")
+    tool_call_output: str | None = field(default=None, wire="toolCallOutput")
+    created_at: datetime | None = field(default=None, wire="createdAt")
+    duration_ms: int | None = field(default=None, wire="durationMs")
+    turn_id: str | None = field(default=None, wire="turnId")
 
 
 class Transcript(VatelModel):

@@ -1,40 +1,462 @@
 """Base classes of the models that ``_models`` generates from the contract.
 
-How the SDK validates is our choice, not a fact of the contract, so it lives
-here, written by hand: responses are lenient (unknown fields kept), request
-bodies strict about types.
+The models are plain classes, not pydantic ones: importing them costs a few
+milliseconds, and a field's check is built the first time its class validates
+(``_model_checks``), so the first REST call of a process pays for the models it
+reads and nothing else. They keep the parts of pydantic's interface that
+programs use (``model_validate``, ``model_dump``, ``model_dump_json``,
+``model_copy``, ``model_extra``, ``model_fields_set``, ``model_fields``), and
+fit into pydantic models and FastAPI responses as fields.
+
+Responses are lenient (unknown fields kept, ``"3"`` fits ``int``); request-body
+models (``InputModel``) are strict about types. Either side accepts a field by
+its Python name or its wire name and dumps by wire name.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import copy
+import inspect
+import json
+import re
+import sys
+from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_origin, get_type_hints
 
-__all__ = ["InputModel", "VatelModel"]
+from ._exceptions import ValidationError
+from ._model_checks import (
+    EXACT,
+    Check,
+    Invalid,
+    Problems,
+    check_for,
+    check_for_text,
+    too_deep,
+    unwrap,
+)
+
+if sys.version_info >= (3, 11):
+    from typing import Self, dataclass_transform
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self, dataclass_transform
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
+
+__all__ = ["FieldInfo", "InputModel", "VatelModel", "field"]
+
+_FLAT = (str, int, float, bool, type(None))
+
+# Extra members with names like these are masked in reprs. Patterns stay text until
+# first use (re caches them): compiling at import would cost every first REST call.
+_SECRET_NAME = r"(?i)token|password|secret|key|auth|credential"
 
 
-class VatelModel(BaseModel):
-    """Base of every response model: unknown fields are kept, aliases round-trip."""
-
-    # Each model builds its validator on first use rather than at import: minting
-    # a session token then builds two of them instead of all of them (about 45 ms).
-    model_config = ConfigDict(
-        defer_build=True,
-        extra="allow",
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
 
 
-class InputModel(BaseModel):
+REQUIRED: Any = _Required()
+
+
+class FieldInfo:
+    """What a model knows of one field: its wire name, type and default."""
+
+    __slots__ = ("alias", "annotation", "default", "name", "repr")
+
+    def __init__(self, default: Any = REQUIRED, alias: str | None = None, repr: bool = True):
+        self.name = ""
+        self.alias = alias
+        """The wire name, when it differs from the attribute's."""
+        self.annotation: Any = None
+        self.default = default
+        self.repr = repr
+        """Whether ``repr()`` shows the value (``False`` for credentials)."""
+
+    @property
+    def wire(self) -> str:
+        """The member's name in JSON."""
+        return self.alias or self.name
+
+    def is_required(self) -> bool:
+        """Whether the field has no default."""
+        return self.default is REQUIRED
+
+    def __repr__(self) -> str:
+        alias = f", alias={self.alias!r}" if self.alias else ""
+        return f"FieldInfo({self.name!r}, required={self.is_required()}{alias})"
+
+
+def field(*, default: Any = REQUIRED, wire: str | None = None, repr: bool = True) -> Any:
+    """A field whose wire name (``wire``) or repr differs from the defaults."""
+    return FieldInfo(default, wire, repr)
+
+
+class _Plan:
+    """A class's checks, built once: lookup by key, the required fields, defaults.
+
+    Each key maps to ``(name, check, wire, exact, nullable)``: ``wire`` is the
+    wire name when the key is the Python name (``None`` for the wire name
+    itself); a value of type ``exact`` (or ``None`` where ``nullable``) is kept
+    without calling the check, which is most values of most answers.
+    """
+
+    __slots__ = ("defaults", "lookup", "required")
+
+    def __init__(self, cls: type[VatelModel], by_name: bool) -> None:
+        self.lookup: dict[str, tuple[str, Check, str | None, type | None, bool]] = {}
+        self.required: list[tuple[str, str]] = []
+        self.defaults: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            check = _check_of(cls, name, info.annotation, by_name)
+            inner, nullable = unwrap(check)
+            exact = EXACT.get(inner)
+            self.lookup[info.wire] = (name, check, None, exact, nullable)
+            if by_name and name != info.wire:
+                self.lookup.setdefault(name, (name, check, info.wire, exact, nullable))
+            if info.is_required():
+                self.required.append((name, info.wire))
+            else:
+                self.defaults[name] = info.default
+
+
+def _check_of(cls: type[VatelModel], name: str, annotation: Any, by_name: bool) -> Check:
+    strict = cls._strict
+    if not isinstance(annotation, str):
+        return check_for(annotation, strict=strict, by_name=by_name)
+    # Postponed (the generated models are): read where it was written. Compiling
+    # each field's annotation instead would cost a first call a millisecond a model.
+    owner = next(c for c in cls.__mro__ if name in inspect.get_annotations(c))
+    namespace = vars(sys.modules[owner.__module__])
+    check = check_for_text(annotation, namespace, strict=strict, by_name=by_name)
+    if check is not None:
+        return check
+    try:
+        resolved = _evaluate(owner.__module__, annotation)
+    except NameError:  # a name local to where the class was defined
+        resolved = get_type_hints(owner)[name]
+    return check_for(resolved, strict=strict, by_name=by_name)
+
+
+@cache
+def _evaluate(module: str, text: str) -> Any:
+    return eval(text, vars(sys.modules[module]))
+
+
+class _LazyFields:
+    """``model_fields`` of a class that has not been asked for them yet."""
+
+    def __get__(self, instance: object, owner: type[VatelModel]) -> dict[str, FieldInfo]:
+        fields = _collect_fields(owner)
+        type.__setattr__(owner, "model_fields", fields)
+        return fields
+
+
+_LAZY_FIELDS: Any = _LazyFields()
+
+
+def _collect_fields(cls: type[VatelModel]) -> dict[str, FieldInfo]:
+    fields: dict[str, FieldInfo] = {}
+    for base in reversed(cls.__bases__):
+        if issubclass(base, VatelModel):
+            fields.update(base.model_fields)
+    for name, annotation in inspect.get_annotations(cls).items():
+        if get_origin(annotation) is cast(Any, ClassVar) or (
+            isinstance(annotation, str) and annotation.startswith(("ClassVar", "typing.Class"))
+        ):
+            continue
+        declared = cls.__dict__.get(name, REQUIRED)
+        info = declared if isinstance(declared, FieldInfo) else FieldInfo(declared)
+        info.name = name
+        info.annotation = annotation
+        fields[name] = info
+        if info.is_required():
+            if name in cls.__dict__:
+                delattr(cls, name)
+        elif isinstance(declared, FieldInfo):
+            setattr(cls, name, info.default)
+    return fields
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(field,))
+class VatelModel:
+    """Base of every REST model: unknown fields are kept, either name is accepted,
+    and dumps use the wire names."""
+
+    __slots__ = ("__dict__", "__weakref__", "_extra", "_fields_set")
+
+    model_fields: ClassVar[dict[str, FieldInfo]] = {}
+    """The fields, by attribute name."""
+    _strict: ClassVar[bool] = False
+    _forbid_extra: ClassVar[bool] = False
+    _plans: ClassVar[dict[bool, _Plan]]
+
+    _extra: dict[str, Any]
+    _fields_set: set[str]
+
+    def __init_subclass__(cls, *, forbid_extra: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The fields are read from the class body when first asked for: at import
+        # that would cost every model, most of which a program never reads.
+        cls.model_fields = _LAZY_FIELDS
+        cls._forbid_extra = forbid_extra or cls._forbid_extra
+        cls._plans = {}
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            self._fill(data, by_name=True)
+        except Invalid as bad:
+            raise ValidationError(type(self).__name__, bad.problems, bad.count) from None
+
+    # -- validation ------------------------------------------------------------------
+
+    @classmethod
+    def _plan(cls, by_name: bool) -> _Plan:
+        plan = cls._plans.get(by_name)
+        if plan is None:
+            plan = cls._plans[by_name] = _Plan(cls, by_name)
+        return plan
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], by_name: bool) -> Self:
+        self = cls.__new__(cls)
+        self._fill(data, by_name)
+        return self
+
+    def _fill(self, data: dict[str, Any], by_name: bool) -> None:
+        """Validate ``data`` into this instance, or raise :class:`Invalid`."""
+        plan = self._plan(by_name)
+        lookup = plan.lookup
+        values = dict(plan.defaults)
+        given: set[str] = set()
+        extra: dict[str, Any] = {}
+        problems: Problems | None = None
+        for key, value in data.items():
+            hit = lookup.get(key)
+            if hit is None:
+                if not isinstance(value, _FLAT) and too_deep(value):
+                    problems = problems or Problems()
+                    problems.add((key,), "Input is nested too deeply", "recursion_loop")
+                extra[key] = value
+                continue
+            name, check, wire, exact, nullable = hit
+            if wire is not None and wire in data:
+                continue  # both spellings given: the wire name wins, as in pydantic
+            given.add(name)
+            if type(value) is exact or (value is None and nullable):
+                values[name] = value
+                continue
+            try:
+                values[name] = check(value)
+            except Invalid as bad:
+                problems = problems or Problems()
+                problems.add_below(key, bad)
+        for name, wire_name in plan.required:
+            if name not in given:
+                problems = problems or Problems()
+                problems.add((wire_name,), "Field required", "missing")
+        if extra and self._forbid_extra:
+            problems = problems or Problems()
+            for key in extra:
+                problems.add((key,), "Extra inputs are not permitted", "extra_forbidden")
+        if problems is not None:
+            problems.raise_any()
+        self.__dict__ = values
+        self._extra = extra
+        self._fields_set = given
+
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self:
+        """A model from a dict (Python or wire names) or an instance of the class.
+
+        Raises :class:`vatel.ValidationError` when the values do not fit.
+        """
+        if isinstance(obj, cls):
+            return obj
+        if not isinstance(obj, dict):
+            message = f"Input should be a valid dictionary or instance of {cls.__name__}"
+            raise ValidationError(cls.__name__, [((), message, "model_type")])
+        try:
+            return cls._build(obj, by_name=True)
+        except Invalid as bad:
+            raise ValidationError(cls.__name__, bad.problems, bad.count) from None
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes | bytearray) -> Self:
+        """A model from JSON text; see :meth:`model_validate`."""
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError):
+            message = "Invalid JSON"
+            raise ValidationError(cls.__name__, [((), message, "json_invalid")]) from None
+        return cls.model_validate(obj)
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def model_extra(self) -> dict[str, Any]:
+        """Members of the answer this SDK does not know yet, by wire name."""
+        return self._extra
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        """The fields that were given (not left to their default)."""
+        return self._fields_set
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] | str = "python",
+        by_alias: bool = True,
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+    ) -> dict[str, Any]:
+        """The model as a dict: wire names unless ``by_alias=False``; with
+        ``mode="json"`` only JSON types (datetimes as ISO 8601 text). Unknown
+        members are included as they came."""
+        if mode not in ("python", "json"):
+            raise ValueError(f"mode must be 'python' or 'json', not {mode!r}")
+        dump = _Dumper(mode == "json", by_alias, exclude_none, exclude_unset)
+        return dump.model(self)
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        by_alias: bool = True,
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+    ) -> str:
+        """The model as JSON text; see :meth:`model_dump`."""
+        data = self.model_dump(
+            mode="json", by_alias=by_alias, exclude_none=exclude_none, exclude_unset=exclude_unset
+        )
+        separators = (",", ":") if indent is None else None
+        return json.dumps(data, indent=indent, separators=separators, ensure_ascii=False)
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, with ``update``'s fields set as given (not validated, as in pydantic)."""
+        duplicate = copy.deepcopy(self) if deep else copy.copy(self)
+        if update:
+            duplicate.__dict__ = {**duplicate.__dict__}
+            duplicate._extra = {**duplicate._extra}
+            for key, value in update.items():
+                if key in self.model_fields:
+                    duplicate.__dict__[key] = value
+                else:
+                    duplicate._extra[key] = value
+            duplicate._fields_set = self._fields_set | (update.keys() & self.model_fields.keys())
+        return duplicate
+
+    def __copy__(self) -> Self:
+        duplicate = type(self).__new__(type(self))
+        duplicate.__dict__ = dict(self.__dict__)
+        duplicate._extra = dict(self._extra)
+        duplicate._fields_set = set(self._fields_set)
+        return duplicate
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VatelModel):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.__dict__ == other.__dict__
+            and self._extra == other._extra
+        )
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{name}={self.__dict__.get(name)!r}"
+            for name, info in self.model_fields.items()
+            if info.repr
+        ]
+        shown += [
+            f"{key}={'***' if re.search(_SECRET_NAME, str(key)) else repr(value)}"
+            for key, value in self._extra.items()
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # -- inside pydantic models ------------------------------------------------------
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """Lets a pydantic model (or a FastAPI response) hold this model as a field."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            cls.model_validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _dump_for_pydantic, info_arg=True
+            ),
+        )
+
+
+def _dump_for_pydantic(model: VatelModel, info: Any) -> Any:
+    return model.model_dump(mode="json" if info.mode == "json" else "python")
+
+
+class InputModel(VatelModel):
     """Base of request-body models: strict about types, open to extra fields
     unless the contract forbids them."""
 
-    model_config = ConfigDict(
-        defer_build=True,  # as for VatelModel
-        extra="allow",
-        strict=True,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
+    __slots__ = ()
+    _strict = True
+
+
+class _Dumper:
+    __slots__ = ("by_alias", "exclude_none", "exclude_unset", "json")
+
+    def __init__(self, json: bool, by_alias: bool, exclude_none: bool, exclude_unset: bool):
+        self.json = json
+        self.by_alias = by_alias
+        self.exclude_none = exclude_none
+        self.exclude_unset = exclude_unset
+
+    def model(self, model: VatelModel) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        values = model.__dict__
+        for name, info in model.model_fields.items():
+            if self.exclude_unset and name not in model._fields_set:
+                continue
+            value = values.get(name)
+            if value is None and self.exclude_none:
+                continue
+            out[info.wire if self.by_alias else name] = self.value(value)
+        for key, value in model._extra.items():
+            if not (value is None and self.exclude_none):
+                out[key] = self.value(value)
+        return out
+
+    def value(self, value: Any) -> Any:
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        if isinstance(value, VatelModel):
+            return self.model(value)
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {
+                k: self.value(v) for k, v in value.items() if not (v is None and self.exclude_none)
+            }
+        if isinstance(value, datetime) and self.json:
+            return _iso(value)
+        return value
+
+
+def _iso(value: datetime) -> str:
+    # As pydantic writes it: ``Z`` for UTC.
+    text = value.isoformat()
+    if value.utcoffset() == timedelta(0):
+        text = text.removesuffix("+00:00") + "Z"
+    return text
+
+
+def response_checker(tp: Any) -> Check:
+    """The check of a response body typed ``tp`` (a model or a list of models),
+    read by wire names; it raises :class:`Invalid`."""
+    return check_for(tp, strict=False, by_name=False)

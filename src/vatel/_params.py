@@ -10,7 +10,6 @@ Nested settings accept a plain dict or the matching model.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 from ._generated_params import (
@@ -69,6 +68,8 @@ def check_keywords(
     names = sorted(keys | set(also))
     quoted = []
     for name in unknown:
+        import difflib  # only for a mistake: a millisecond off every first call
+
         close = difflib.get_close_matches(name, names, n=1)
         quoted.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
     what = "an unexpected keyword argument" if len(unknown) == 1 else "unexpected keyword arguments"

@@ -5,7 +5,8 @@ or the app passed it to ``send_tool_call_output``:
 
 - a ``str`` is sent as is;
 - JSON values (dict, list, str, int, float, bool, None) as JSON, integers exact;
-- pydantic models via ``model_dump(mode="json")``, dataclass instances as
+- pydantic models and the REST models (``vatel.types``) via
+  ``model_dump(mode="json")``, dataclass instances as
   objects of their fields, ``datetime`` / ``date`` / ``time`` in ISO 8601,
   enums by value, ``UUID`` / ``Decimal`` / paths as strings (a Decimal as a
   string keeps every digit a float would lose), tuples and sets as lists;
@@ -129,11 +130,14 @@ def _jsonable(value: Any, where: str, depth: int, path: set[int]) -> Any:
 
 
 def _pydantic_dump(value: Any) -> Any:
-    """A pydantic model's JSON-mode dump, or ``None`` for anything else."""
+    """A pydantic model's (or a REST model's) JSON-mode dump, or ``None`` for
+    anything else."""
     # pydantic is only imported once an output is not plain JSON.
     from pydantic import BaseModel
 
-    if isinstance(value, BaseModel):
+    from ._models_base import VatelModel
+
+    if isinstance(value, (BaseModel, VatelModel)):
         try:
             return value.model_dump(mode="json")
         except Exception as exc:

@@ -148,19 +148,9 @@ def parse_session_token(content: bytes, agent_id: str, version_id: str | None) -
     # The REST plumbing (and httpx) loads with the first request, not with this
     # class: a voice program that only dials with tokens never needs it.
     from ._base_client import ResponseRefused
+    from ._json_body import load_json
 
-    # The error is raised after the handler: a JSONDecodeError holds the whole
-    # body, token and all, and must not ride along as __context__.
-    refused: str | None = None
-    try:
-        data = json.loads(content)
-    except RecursionError:
-        refused = "nested too deeply"
-    except UnicodeDecodeError:
-        refused = "not UTF-8 text"
-    except ValueError as exc:
-        # The decoder's message names a position, never the text around it.
-        refused = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON"
+    data, refused = load_json(content)
     if refused is not None:
         raise ResponseRefused(f"body: Invalid JSON: {refused} (1 error(s))")
     if not isinstance(data, dict):

@@ -1,7 +1,8 @@
 """Types of the REST API: response models, request parameters and enumerations.
 
-Models are pydantic v2 classes named after the contract's schemas. Parameter
-TypedDicts describe the keyword arguments of the client methods.
+Models are classes generated from the contract and named after its schemas, with
+pydantic's ``model_validate`` / ``model_dump`` interface (see ``VatelModel``).
+Parameter TypedDicts describe the keyword arguments of the client methods.
 """
 
 from __future__ import annotations

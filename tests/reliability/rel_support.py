@@ -131,14 +131,12 @@ def _sdk_required() -> dict[str, set[str]]:
     """Per schema, the wire names the SDK's model requires beyond the contract. The
     contract leaves ``id`` optional on resources; the SDK requires it, since a resource
     without an id cannot be used."""
-    import pydantic
-
     from vatel import _models
 
     extra: dict[str, set[str]] = {}
     for name in _models.__all__:
         model = getattr(_models, name)
-        if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+        if isinstance(model, type) and issubclass(model, _models.VatelModel):
             extra[name] = {
                 field.alias or key
                 for key, field in model.model_fields.items()

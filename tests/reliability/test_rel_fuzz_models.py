@@ -16,7 +16,6 @@ import math
 from typing import Any
 
 import httpx
-import pydantic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,7 +44,7 @@ MODELS = sorted(
     name
     for name in _models.__all__
     if isinstance(getattr(_models, name), type)
-    and issubclass(getattr(_models, name), pydantic.BaseModel)
+    and issubclass(getattr(_models, name), _models.VatelModel)
     and name != "VatelModel"
 )
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import click
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
     from rich.console import Console
     from rich.table import Table
 
@@ -40,7 +39,7 @@ class _Dumpable(Protocol):
     def model_dump(self, *, mode: str, by_alias: bool, exclude_none: bool) -> dict[str, Any]: ...
 
 
-def dump(model: BaseModel | _Dumpable) -> dict[str, Any]:
+def dump(model: _Dumpable) -> dict[str, Any]:
     """A model as the API writes it: wire names, JSON types, unset fields left out."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing_extensions import Unpack
+import sys
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Unpack
 
 from .._base_client import APIRequest, path_segment, query_params
 from .._models import Agent, DialAgentResponse, GraphVersion, GraphVersionDetail
