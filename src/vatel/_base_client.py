@@ -422,10 +422,13 @@ class CappedBody:
 
 
 @cache
-def _checker(tp: Any) -> Callable[[Any], Any]:
+def _checker(tp: Any) -> tuple[Callable[[Any], Any], type[Exception]]:
+    """The check of a response typed ``tp`` and the exception it raises; the
+    models load with the first answer that needs them, not with the client."""
+    from ._model_checks import Invalid
     from ._models_base import response_checker
 
-    return response_checker(tp)
+    return response_checker(tp), Invalid
 
 
 def parse_response(
@@ -443,17 +446,17 @@ def parse_response(
     elif request.cast is None:
         return cast(T, None)
     else:
-        from ._model_checks import Invalid
-
         # Wire names only: an unknown field that happens to be spelt like one of
         # our Python names (``tool_name`` beside ``toolName``) stays an extra.
+        check, invalid = _checker(request.cast)
         data, refused = load_json(content)
         if refused is None:
             try:
-                return cast(T, _checker(request.cast)(data))
-            except Invalid as bad:
-                where, message, _ = bad.problems[0]
-                count = bad.count
+                return cast(T, check(data))
+            except invalid as bad:
+                problems = cast("Any", bad)
+                where, message, _ = problems.problems[0]
+                count = problems.count
             detail = f"{'.'.join(map(str, where)) or 'body'}: {message} ({count} error(s))"
         else:
             detail = f"body: Invalid JSON: {refused} (1 error(s))"
@@ -508,6 +511,9 @@ class Deadline:
         if left is None:
             return timeout
         given = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        phases = (given.connect, given.read, given.write, given.pool)
+        if None not in phases and max(cast(tuple[float, ...], phases)) <= left:
+            return given  # the usual case, a first attempt: nothing to cut
 
         def phase(value: float | None) -> float:
             return left if value is None else min(value, left)

@@ -187,8 +187,17 @@ class _ClientOptions(BaseClient):
             cast(dict[str, Any], options).setdefault("trust_env", self.trust_env)
         return options
 
+    def _budget(self) -> float | None:
+        """:func:`attempt_budget` of ``timeout``, worked out once per value."""
+        known = self._known_budget
+        if known is None or known[0] is not self.timeout:
+            known = self._known_budget = (self.timeout, attempt_budget(self.timeout))
+        return known[1]
+
+    _known_budget: tuple[Timeout, float | None] | None = None
+
     def _deadline(self) -> Deadline:
-        return Deadline.after(attempt_budget(self.timeout), _clock)
+        return Deadline.after(self._budget(), _clock)
 
 
 class Client(_ClientOptions):
@@ -332,7 +341,7 @@ class Client(_ClientOptions):
     def _send(self, request: APIRequest[Any], *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
-            deadline = AttemptDeadline(self._deadline(), attempt_budget(self.timeout))
+            deadline = AttemptDeadline(self._deadline(), self._budget())
             failure: httpx.TransportError | None = None
             try:
                 outcome = deadline.run(self._attempt, request, attempt, deadline, stream)
@@ -565,7 +574,7 @@ class AsyncClient(_ClientOptions):
     async def _send(self, request: APIRequest[Any], *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
-            deadline = AsyncAttemptDeadline(self._deadline(), attempt_budget(self.timeout))
+            deadline = AsyncAttemptDeadline(self._deadline(), self._budget())
             failure: httpx.TransportError | None = None
             try:
                 outcome = await deadline.run(self._attempt, request, attempt, deadline, stream)

@@ -299,9 +299,11 @@ def _list_of(item: Check) -> Check:
 def _model(cls: type[VatelModel], by_name: bool) -> Check:
     message = f"Input should be a valid dictionary or instance of {cls.__name__}"
 
+    build = cls._build if by_name else None
+
     def check(value: Any) -> Any:
         if type(value) is dict:
-            return cls._build(value, by_name)
+            return build(value, True) if build is not None else cls._read(value)
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
