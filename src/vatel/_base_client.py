@@ -18,7 +18,6 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Generic, TypeVar, cast
@@ -78,19 +77,34 @@ NOT_GIVEN: Any = _NotGiven()
 Timeout = float | httpx.Timeout | None
 
 
-@dataclass(frozen=True)
 class APIRequest(Generic[T]):
     """One REST operation, ready to send: what to send and what to expect back."""
 
-    method: str
-    path: str
-    cast: Any = None
-    """Type the JSON body is validated into; ``None`` for an empty (204) answer."""
-    parse: Callable[[bytes], T] | None = None
-    """Reads the body itself instead of ``cast``, without pydantic; it raises
-    :class:`ResponseRefused` for a body that breaks the contract."""
-    params: Mapping[str, str] = field(default_factory=dict)
-    body: Any = _NO_BODY
+    # A plain class, not a dataclass: building one of those at import costs a
+    # cold process (a token in a serverless function) about a millisecond.
+    __slots__ = ("body", "cast", "method", "params", "parse", "path")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        cast: Any = None,
+        parse: Callable[[bytes], T] | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Any = _NO_BODY,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.cast = cast
+        """Type the JSON body is validated into; ``None`` for an empty (204) answer."""
+        self.parse = parse
+        """Reads the body itself instead of ``cast``, without the models; it raises
+        :class:`ResponseRefused` for a body that breaks the contract."""
+        self.params: Mapping[str, str] = {} if params is None else params
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"APIRequest({self.method} {self.path})"
 
 
 class ResponseRefused(ValueError):
@@ -159,8 +173,10 @@ def query_params(
 # -- retries --------------------------------------------------------------------
 
 
-_DELTA_SECONDS = re.compile(r"[0-9]+")
-_MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Patterns stay text until first use (re caches them): a cold process that is
+# never asked to wait does not compile them.
+_DELTA_SECONDS = r"[0-9]+"
+_MILLISECONDS = r"[0-9]+(?:\.[0-9]+)?"
 
 
 def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
@@ -169,7 +185,7 @@ def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float
     date); ``None`` when absent or in any other form (``1_0``, ``inf``, ``-4``,
     non-ASCII digits), which then counts as no request to wait."""
     raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None and _MILLISECONDS.fullmatch(raw_ms.strip()):
+    if raw_ms is not None and re.fullmatch(_MILLISECONDS, raw_ms.strip()):
         wait = float(raw_ms) / 1000
         if math.isfinite(wait):
             return wait
@@ -177,7 +193,7 @@ def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float
     if raw is None:
         return None
     raw = raw.strip()
-    if _DELTA_SECONDS.fullmatch(raw):
+    if re.fullmatch(_DELTA_SECONDS, raw):
         wait = float(raw)
         return wait if math.isfinite(wait) else None
     if not raw.isascii():
@@ -487,13 +503,15 @@ def attempt_budget(timeout: Timeout) -> float | None:
     return max(cast(float, phase) for phase in phases)
 
 
-@dataclass(frozen=True)
 class Deadline:
     """When one attempt must be over, on the clock it was read from."""
 
-    at: float | None
-    """The clock's reading at the deadline; ``None``: no deadline."""
-    clock: Callable[[], float] = time.monotonic
+    __slots__ = ("at", "clock")
+
+    def __init__(self, at: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.at = at
+        """The clock's reading at the deadline; ``None``: no deadline."""
+        self.clock = clock
 
     @classmethod
     def after(cls, budget: float | None, clock: Callable[[], float] = time.monotonic) -> Deadline:
@@ -565,7 +583,7 @@ def clean_api_key(raw: object) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-_BARE_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s:/?#@\[\]]+)(?::[0-9]+)?(?:/[^?#]*)?")
+_BARE_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[^\s:/?#@\[\]]+)(?::[0-9]+)?(?:/[^?#]*)?"
 _SCHEMES = ("http", "https")
 
 
@@ -581,7 +599,7 @@ def clean_base_url(raw: object) -> str:
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigurationError("base_url has a space or a control character in it.")
     if "://" not in url:
-        if not _BARE_HOST.fullmatch(url):
+        if not re.fullmatch(_BARE_HOST, url):
             raise ConfigurationError(
                 "base_url must be an http:// or https:// URL, such as https://api.vatel.ai."
             )

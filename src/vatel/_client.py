@@ -45,13 +45,13 @@ from ._constants import (
     DEFAULT_TIMEOUT_SECONDS,
     DOWNLOAD_CHUNK_SIZE,
 )
-from ._download import Destination, DownloadSink, ProgressCallback, content_length
 from ._exceptions import ConfigurationError
 from ._http_pool import AsyncPool, Pool
 from ._redact import known_secrets
 
 if TYPE_CHECKING:
     from . import _async_connection, _connection, _dial, _models, _session_token
+    from ._download import Destination, ProgressCallback
     from ._resources import agents as _agents
     from ._resources import calls as _calls
     from ._resources import catalog as _catalog
@@ -411,6 +411,10 @@ class Client(_ClientOptions):
         destination: Destination,
         on_progress: ProgressCallback | None,
     ) -> int:
+        # Downloads load their file handling (and ``secrets``, for temporary names)
+        # with the first one: minting a token never needs it.
+        from ._download import DownloadSink, content_length
+
         response = self._send(request, stream=True)
         with contextlib.closing(response):
             sink = DownloadSink(destination, content_length(response.headers), on_progress)
@@ -644,6 +648,10 @@ class AsyncClient(_ClientOptions):
         destination: Destination,
         on_progress: ProgressCallback | None,
     ) -> int:
+        # Downloads load their file handling (and ``secrets``, for temporary names)
+        # with the first one: minting a token never needs it.
+        from ._download import DownloadSink, content_length
+
         response = await self._send(request, stream=True)
         async with contextlib.aclosing(response):
             sink = DownloadSink(destination, content_length(response.headers), on_progress)

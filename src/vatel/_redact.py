@@ -13,7 +13,9 @@ REDACTED = "***"
 # Query parameters that carry credentials; session tokens travel in the
 # WebSocket URL's query string.
 _SECRET_PARAMS = frozenset({"token", "api_key", "apikey", "access_token", "key"})
-_SECRET_IN_TEXT = re.compile(
+# Text until first use (re caches it): compiling it at import would cost every
+# cold process, most of which never log or fail.
+_SECRET_IN_TEXT = (
     r"(?i)((?:token|api_key|apikey|access_token)=)[^&\s\"'#]+|(Bearer\s+)[^\s\"',]+"
     # JSON members that carry credentials, as in a session-token response body (the
     # value may be cut short when the body was).
@@ -58,7 +60,7 @@ def redact_text(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret:
             text = _cut_secret_tail(text.replace(secret, REDACTED), secret)
-    return _SECRET_IN_TEXT.sub(_keep_prefix, text)
+    return re.sub(_SECRET_IN_TEXT, _keep_prefix, text)
 
 
 def _keep_prefix(match: re.Match[str]) -> str:
