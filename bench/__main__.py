@@ -102,6 +102,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="length of each sessions step")
     parser.add_argument("--session-repeats", type=int, help="runs per sessions step and side")
     parser.add_argument("--import-repeats", type=int, help="fresh interpreters per statement")
+    parser.add_argument(
+        "--coldstart-repeats", type=int, help="fresh interpreters per cold-start variant"
+    )
+    parser.add_argument("--warm-repeats", type=int, help="workers per first-call variant")
+    parser.add_argument("--rest-repeats", type=int, help="interleaved repeats per REST variant")
     parser.add_argument("--json", type=Path, help="also write the results (with details) here")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
@@ -126,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes["session_repeats"] = args.session_repeats
     if args.import_repeats:
         sizes["import_repeats"] = args.import_repeats
+    for name in ("coldstart_repeats", "warm_repeats", "rest_repeats"):
+        if getattr(args, name):
+            sizes[name] = getattr(args, name)
     selected = [b for b in BENCHMARKS if b in args.only.split(",")]
 
     machine = describe(measure_background=not args.tiny)
