@@ -206,6 +206,26 @@ def _collect_fields(cls: type[VatelModel]) -> dict[str, FieldInfo]:
     return fields
 
 
+_TOO_DEEP = "Input is nested too deeply"
+
+
+def _problem(problems: Problems | None, key: str, message: str, kind: str) -> Problems:
+    problems = problems or Problems()
+    problems.add((key,), message, kind)
+    return problems
+
+
+def _settle(problems: Problems | None, missing: list[str], forbidden: dict[str, Any]) -> None:
+    """Add the required members that are ``missing`` and the ``forbidden`` unknown
+    ones to ``problems``, and raise :class:`Invalid` if there are any."""
+    for wire in missing:
+        problems = _problem(problems, wire, "Field required", "missing")
+    for key in forbidden:
+        problems = _problem(problems, key, "Extra inputs are not permitted", "extra_forbidden")
+    if problems is not None:
+        problems.raise_any()
+
+
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 class VatelModel:
     """Base of every REST model: unknown fields are kept, either name is accepted,
@@ -268,10 +288,11 @@ class VatelModel:
         for key, value in data.items():
             hit = lookup.get(key)
             if hit is None:
-                if not isinstance(value, _FLAT) and too_deep(value):
-                    problems = problems or Problems()
-                    problems.add((key,), "Input is nested too deeply", "recursion_loop")
                 extra[key] = value
+                if not isinstance(value, _FLAT) and too_deep(value):
+                    problems = _problem(
+                        problems, key, "Input is nested too deeply", "recursion_loop"
+                    )
                 continue
             name, exact, nullable, check = hit
             if type(value) is exact or (value is None and nullable):
@@ -282,16 +303,8 @@ class VatelModel:
             except Invalid as bad:
                 problems = problems or Problems()
                 problems.add_below(key, bad)
-        for wire in plan.required:
-            if wire not in data:
-                problems = problems or Problems()
-                problems.add((wire,), "Field required", "missing")
-        if extra and cls._forbid_extra:
-            problems = problems or Problems()
-            for key in extra:
-                problems.add((key,), "Extra inputs are not permitted", "extra_forbidden")
-        if problems is not None:
-            problems.raise_any()
+        missing = [wire for wire in plan.required if wire not in data]
+        _settle(problems, missing, extra if cls._forbid_extra else {})
         self = cls.__new__(cls)
         self.__dict__ = values
         self._extra = extra
@@ -313,10 +326,11 @@ class VatelModel:
         for key, value in data.items():
             hit = lookup.get(key)
             if hit is None:
-                if not isinstance(value, _FLAT) and too_deep(value):
-                    problems = problems or Problems()
-                    problems.add((key,), "Input is nested too deeply", "recursion_loop")
                 extra[key] = value
+                if not isinstance(value, _FLAT) and too_deep(value):
+                    problems = _problem(
+                        problems, key, "Input is nested too deeply", "recursion_loop"
+                    )
                 continue
             name, check, wire, exact, nullable = hit
             if wire is not None and wire in data:
@@ -330,16 +344,8 @@ class VatelModel:
             except Invalid as bad:
                 problems = problems or Problems()
                 problems.add_below(key, bad)
-        for name, wire_name in plan.required:
-            if name not in given:
-                problems = problems or Problems()
-                problems.add((wire_name,), "Field required", "missing")
-        if extra and self._forbid_extra:
-            problems = problems or Problems()
-            for key in extra:
-                problems.add((key,), "Extra inputs are not permitted", "extra_forbidden")
-        if problems is not None:
-            problems.raise_any()
+        missing = [wire for name, wire in plan.required if name not in given]
+        _settle(problems, missing, extra if self._forbid_extra else {})
         self.__dict__ = values
         self._extra = extra
         self._fields_set = given
