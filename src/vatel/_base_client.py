@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -47,6 +47,9 @@ from ._exceptions import (
 from ._json_body import load_json
 from ._redact import REDACTED, known_secrets, redact_http_logs, redact_text, redact_url
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._model_checks import Invalid
 
 log = logging.getLogger("vatel")
 redact_http_logs()
@@ -438,7 +441,7 @@ class CappedBody:
 
 
 @cache
-def _checker(tp: Any) -> tuple[Callable[[Any], Any], type[Exception]]:
+def _checker(tp: Any) -> tuple[Callable[[Any], Any], type[Invalid]]:
     """The check of a response typed ``tp`` and the exception it raises; the
     models load with the first answer that needs them, not with the client."""
     from ._model_checks import Invalid
@@ -470,9 +473,8 @@ def parse_response(
             try:
                 return cast(T, check(data))
             except invalid as bad:
-                problems = cast("Any", bad)
-                where, message, _ = problems.problems[0]
-                count = problems.count
+                where, message, _ = bad.problems[0]
+                count = bad.count
             detail = f"{'.'.join(map(str, where)) or 'body'}: {message} ({count} error(s))"
         else:
             detail = f"body: Invalid JSON: {refused} (1 error(s))"

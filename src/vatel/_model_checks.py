@@ -95,12 +95,13 @@ MAX_DEPTH = 200
 an unknown member) may nest: as deep as pydantic's parser reads, and far from
 the recursion limit that would break ``model_dump`` or ``copy.deepcopy`` later."""
 
-_FLAT = (str, int, float, bool, type(None))
+FLAT = (str, int, float, bool, type(None))
+"""Values with nothing inside them to nest."""
 
 
 def too_deep(value: Any) -> bool:
     """Whether ``value`` nests lists or dicts deeper than :data:`MAX_DEPTH`."""
-    if isinstance(value, _FLAT):
+    if isinstance(value, FLAT):
         return False
     stack = [(value, 1)]
     while stack:
@@ -108,9 +109,9 @@ def too_deep(value: Any) -> bool:
         if depth > MAX_DEPTH:
             return True
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if not isinstance(v, _FLAT))
+            stack.extend((v, depth + 1) for v in item.values() if not isinstance(v, FLAT))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if not isinstance(v, _FLAT))
+            stack.extend((v, depth + 1) for v in item if not isinstance(v, FLAT))
     return False
 
 
@@ -298,16 +299,13 @@ def _list_of(item: Check) -> Check:
 
 def _model(cls: type[VatelModel], by_name: bool) -> Check:
     message = f"Input should be a valid dictionary or instance of {cls.__name__}"
-
-    build = cls._build if by_name else None
+    build = cls._build if by_name else cls._read
 
     def check(value: Any) -> Any:
-        if type(value) is dict:
-            return build(value, True) if build is not None else cls._read(value)
+        if isinstance(value, dict):
+            return build(value)
         if isinstance(value, cls):
             return value
-        if isinstance(value, dict):
-            return cls._build(value, by_name)
         raise _invalid(message, "model_type")
 
     return check

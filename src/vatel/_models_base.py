@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_origin, get_
 from ._exceptions import ValidationError
 from ._model_checks import (
     EXACT,
+    FLAT,
     Check,
     Invalid,
     Problems,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from pydantic_core import CoreSchema
 
 __all__ = ["FieldInfo", "InputModel", "VatelModel", "field"]
-
-_FLAT = (str, int, float, bool, type(None))
 
 # Extra members with names like these are masked in reprs. Patterns stay text until
 # first use (re caches them): compiling at import would cost every first REST call.
@@ -96,27 +95,27 @@ def field(*, default: Any = REQUIRED, wire: str | None = None, repr: bool = True
 
 
 class _Plan:
-    """A class's checks, built once: lookup by key, the required fields, defaults.
+    """A class's checks for values a program passes (Python or wire names),
+    built once: lookup by key, the required fields, defaults.
 
     Each key maps to ``(name, check, wire, exact, nullable)``: ``wire`` is the
     wire name when the key is the Python name (``None`` for the wire name
     itself); a value of type ``exact`` (or ``None`` where ``nullable``) is kept
-    without calling the check, which is most values of most answers.
+    without calling the check, which is most values.
     """
 
     __slots__ = ("defaults", "lookup", "required")
 
-    def __init__(self, cls: type[VatelModel], by_name: bool) -> None:
+    def __init__(self, cls: type[VatelModel]) -> None:
         self.lookup: dict[str, tuple[str, Check, str | None, type | None, bool]] = {}
         self.required: list[tuple[str, str]] = []
         self.defaults: dict[str, Any] = {}
         for name, info in cls.model_fields.items():
-            check = _check_of(cls, name, info.annotation, by_name)
-            inner, nullable = unwrap(check)
+            inner, nullable = unwrap(_check_of(cls, name, info.annotation, True))
             exact = EXACT.get(inner)
-            self.lookup[info.wire] = (name, check, None, exact, nullable)
-            if by_name and name != info.wire:
-                self.lookup.setdefault(name, (name, check, info.wire, exact, nullable))
+            self.lookup[info.wire] = (name, inner, None, exact, nullable)
+            if name != info.wire:
+                self.lookup.setdefault(name, (name, inner, info.wire, exact, nullable))
             if info.is_required():
                 self.required.append((name, info.wire))
             else:
@@ -237,7 +236,7 @@ class VatelModel:
     """The fields, by attribute name."""
     _strict: ClassVar[bool] = False
     _forbid_extra: ClassVar[bool] = False
-    _plans: ClassVar[dict[bool, _Plan]]
+    _name_plan: ClassVar[_Plan | None] = None
     _wire_plan: ClassVar[_WirePlan | None] = None
 
     _extra: dict[str, Any]
@@ -249,30 +248,22 @@ class VatelModel:
         # that would cost every model, most of which a program never reads.
         cls.model_fields = _LAZY_FIELDS
         cls._forbid_extra = forbid_extra or cls._forbid_extra
-        cls._plans = {}
+        cls._name_plan = None
         cls._wire_plan = None
 
     def __init__(self, **data: Any) -> None:
         try:
-            self._fill(data, by_name=True)
+            self._fill(data)
         except Invalid as bad:
             raise ValidationError(type(self).__name__, bad.problems, bad.count) from None
 
     # -- validation ------------------------------------------------------------------
 
     @classmethod
-    def _plan(cls, by_name: bool) -> _Plan:
-        plan = cls._plans.get(by_name)
-        if plan is None:
-            plan = cls._plans[by_name] = _Plan(cls, by_name)
-        return plan
-
-    @classmethod
-    def _build(cls, data: dict[str, Any], by_name: bool) -> Self:
-        if not by_name:
-            return cls._read(data)
+    def _build(cls, data: dict[str, Any]) -> Self:
+        """A model from values a program passes (either name), or :class:`Invalid`."""
         self = cls.__new__(cls)
-        self._fill(data, by_name)
+        self._fill(data)
         return self
 
     @classmethod
@@ -289,7 +280,7 @@ class VatelModel:
             hit = lookup.get(key)
             if hit is None:
                 extra[key] = value
-                if not isinstance(value, _FLAT) and too_deep(value):
+                if not isinstance(value, FLAT) and too_deep(value):
                     problems = _problem(
                         problems, key, "Input is nested too deeply", "recursion_loop"
                     )
@@ -315,9 +306,11 @@ class VatelModel:
             self._fields_set = {lookup[k][0] for k in data if k in lookup}
         return self
 
-    def _fill(self, data: dict[str, Any], by_name: bool) -> None:
-        """Validate ``data`` into this instance, or raise :class:`Invalid`."""
-        plan = self._plan(by_name)
+    def _fill(self, data: dict[str, Any]) -> None:
+        """Validate ``data`` (either name) into this instance, or raise :class:`Invalid`."""
+        plan = self._name_plan
+        if plan is None:
+            plan = type(self)._name_plan = _Plan(type(self))
         lookup = plan.lookup
         values = dict(plan.defaults)
         given: set[str] = set()
@@ -327,7 +320,7 @@ class VatelModel:
             hit = lookup.get(key)
             if hit is None:
                 extra[key] = value
-                if not isinstance(value, _FLAT) and too_deep(value):
+                if not isinstance(value, FLAT) and too_deep(value):
                     problems = _problem(
                         problems, key, "Input is nested too deeply", "recursion_loop"
                     )
@@ -362,7 +355,7 @@ class VatelModel:
             message = f"Input should be a valid dictionary or instance of {cls.__name__}"
             raise ValidationError(cls.__name__, [((), message, "model_type")])
         try:
-            return cls._build(obj, by_name=True)
+            return cls._build(obj)
         except Invalid as bad:
             raise ValidationError(cls.__name__, bad.problems, bad.count) from None
 
