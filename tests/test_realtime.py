@@ -693,7 +693,14 @@ class TestSecrets:
         assert not [t for t in texts if token.token in t]
 
 
+# A hundred handshakes queued on one busy loop (the mock's, sharing two cores
+# with the client and coverage) can take longer than the 10 s default; this
+# test is about losing nothing, so opening gets a minute.
+OPEN_ALL_AT_ONCE = 60.0
+
+
 class TestLoad:
+    @pytest.mark.timeout(300)
     @pytest.mark.parametrize("sessions", [20, pytest.param(100, marks=pytest.mark.slow)])
     def test_many_sessions_at_once_lose_and_reorder_nothing(
         self, flavour: Flavour, client: vatel.Client, server: MockServer, sessions: int
@@ -707,16 +714,16 @@ class TestLoad:
             return bytes((n + i) % 256 for i in range(FRAME_BYTES)) * 50
 
         def one_sync(n: int) -> tuple[str, bytes]:
-            with client.connect(tokens[n]) as conn:
-                started = conn.recv(timeout=10)
+            with client.connect(tokens[n], open_timeout=OPEN_ALL_AT_ONCE) as conn:
+                started = conn.recv(timeout=OPEN_ALL_AT_ONCE)
                 assert isinstance(started, vatel.SessionStarted)
                 for chunk in frames(audio_of(n)):
                     conn.send_input_audio_bytes(chunk)
             return started.id, audio_of(n)
 
         async def one_async(sdk: vatel.AsyncClient, n: int) -> tuple[str, bytes]:
-            async with sdk.connect(tokens[n]) as conn:
-                started = await conn.recv(timeout=10)
+            async with sdk.connect(tokens[n], open_timeout=OPEN_ALL_AT_ONCE) as conn:
+                started = await conn.recv(timeout=OPEN_ALL_AT_ONCE)
                 assert isinstance(started, vatel.SessionStarted)
                 for chunk in frames(audio_of(n)):
                     await conn.send_input_audio_bytes(chunk)
@@ -736,7 +743,7 @@ class TestLoad:
         assert len(by_id) == sessions
         for session_id, pcm in results:
             mock = by_id[session_id]
-            assert mock.wait_closed(10)
+            assert mock.wait_closed(OPEN_ALL_AT_ONCE)
             assert mock.received_audio == pcm
 
     def test_one_reader_several_senders(
