@@ -13,6 +13,7 @@ import contextlib
 import heapq
 import itertools
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -23,7 +24,7 @@ import httpx
 
 from ._base_client import Deadline, Timeout, deadline_passed
 
-__all__ = ["AsyncAttemptDeadline", "AttemptDeadline"]
+__all__ = ["AsyncAttemptDeadline", "AttemptDeadline", "start_watchdog"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -54,10 +55,27 @@ class AsyncAttemptDeadline:
         # asyncio is imported on first use: a sync-only program never pays for it.
         import asyncio
 
+        left = self._deadline.remaining()
+        if sys.version_info < (3, 11):
+            try:
+                return await asyncio.wait_for(exchange(*args, **kwargs), left)
+            except asyncio.TimeoutError as exc:
+                raise deadline_passed(self._budget) from exc
+        # In the caller's own task: wait_for would start one for every attempt.
+        bound = asyncio.timeout(left)
         try:
-            return await asyncio.wait_for(exchange(*args, **kwargs), self._deadline.remaining())
-        except asyncio.TimeoutError as exc:
+            async with bound:
+                return await exchange(*args, **kwargs)
+        except TimeoutError as exc:
+            if not bound.expired():
+                raise
             raise deadline_passed(self._budget) from exc
+
+
+def start_watchdog() -> None:
+    """Start the thread that ends sync attempts at their deadline, if it is not
+    running: a new :class:`vatel.Client` does, so its first call does not."""
+    _watchdog.start()
 
 
 class AttemptDeadline:
@@ -183,17 +201,25 @@ class _Watchdog:
         heapq.heapify(self._due)
         self._compact_at = max(1024, 2 * len(self._due))
 
+    def start(self) -> None:
+        """Have the thread running (again, after a fork)."""
+        with self._wake:
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="vatel-rest-deadlines", daemon=True
+            )
+            self._thread.start()
+
     def watch(self, guard: _AttemptGuard, seconds: float) -> None:
         with self._wake:
             entry = (time.monotonic() + seconds, next(self._order), weakref.ref(guard))
             heapq.heappush(self._due, entry)
             if len(self._due) >= self._compact_at:
                 self._compact()
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
-                self._thread = threading.Thread(
-                    target=self._run, name="vatel-rest-deadlines", daemon=True
-                )
-                self._thread.start()
+            self._start()
             if self._due and self._due[0] is entry:
                 self._wake.notify()
 

@@ -8,6 +8,7 @@ exception and a body into a model all live here, once; ``Client`` and
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ from ._redact import REDACTED, known_secrets, redact_http_logs, redact_text, red
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._http_pool import AsyncPool, Pool
     from ._model_checks import Invalid
 
 log = logging.getLogger("vatel")
@@ -63,6 +65,21 @@ _NOT_PROCESSED = frozenset({408, 429, 503})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Failures of the request itself, found before it left: sending it again fails the same way.
 _NEVER_RETRIED = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+
+
+class DeferredModule:
+    """A module imported when an attribute is first read from it: annotations
+    that name ``module.Name`` resolve at run time (``typing.get_type_hints``)
+    without the module being loaded before a call needs it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name, __package__), attribute)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
 
 
 class _NotGiven:
@@ -712,28 +729,33 @@ class BaseClient:
 
     @property
     def _headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.api_key}",
-            "Accept": "application/json",
-            "User-Agent": f"vatel-python/{__version__}",
-        }
+        # Worked out again only when the key changes; the pools recognise the
+        # same dict and merge it with their defaults once.
+        known = self._known_headers
+        if known is None or known[0] is not self.api_key:
+            headers = {
+                "Authorization": f"Bearer {self.api_key}",
+                "Accept": "application/json",
+                "User-Agent": f"vatel-python/{__version__}",
+            }
+            known = self._known_headers = (self.api_key, headers)
+        return known[1]
+
+    _known_headers: tuple[str, dict[str, str]] | None = None
 
     def _url(self, path: str) -> str:
         return self.base_url + path
 
     def _build_request(
-        self,
-        http: httpx.Client | httpx.AsyncClient,
-        request: APIRequest[Any],
-        timeout: Timeout | _NotGiven = NOT_GIVEN,
+        self, pool: Pool | AsyncPool, request: APIRequest[Any], timeout: Timeout
     ) -> httpx.Request:
-        return http.build_request(
+        return pool.build_request(
             request.method,
             self._url(request.path),
             params=request.params or None,
             json=None if request.body is _NO_BODY else to_json(request.body),
             headers=self._headers,
-            timeout=self.timeout if isinstance(timeout, _NotGiven) else timeout,
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         )
 
     def _status_error(

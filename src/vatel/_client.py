@@ -26,13 +26,14 @@ if sys.version_info >= (3, 11):
 else:  # A token in a cold process then also pays for importing typing_extensions.
     from typing_extensions import Self, Unpack
 
-from ._attempt_deadline import AsyncAttemptDeadline, AttemptDeadline
+from ._attempt_deadline import AsyncAttemptDeadline, AttemptDeadline, start_watchdog
 from ._base_client import (
     NOT_GIVEN,
     APIRequest,
     BaseClient,
     CappedBody,
     Deadline,
+    DeferredModule,
     Timeout,
     _NotGiven,
     attempt_budget,
@@ -59,23 +60,10 @@ if TYPE_CHECKING:
     from ._resources import sip_trunks as _sip_trunks
     from ._resources import twilio_numbers as _twilio_numbers
 else:
-
-    class _Deferred:
-        """A module imported when an attribute is first read from it.
-
-        The annotations below name ``_models.Transport`` and the like, so that
-        ``typing.get_type_hints`` resolves them at run time, while ``import
-        vatel`` and ``vatel.Client`` do not load every model and websockets.
-        """
-
-        def __init__(self, name: str) -> None:
-            self._name = name
-
-        def __getattr__(self, attribute: str) -> Any:
-            return getattr(importlib.import_module(self._name, __package__), attribute)
-
-        def __repr__(self) -> str:
-            return f"<module {self._name!r}, imported on first use>"
+    # The annotations below name ``_models.Transport`` and the like, so that
+    # ``typing.get_type_hints`` resolves them at run time, while ``import
+    # vatel`` and ``vatel.Client`` do not load every model and websockets.
+    _Deferred = DeferredModule
 
     _async_connection = _Deferred("._async_connection")
     _connection = _Deferred("._connection")
@@ -249,6 +237,8 @@ class Client(_ClientOptions):
             trust_env=trust_env,
         )
         self._pool = Pool(http_client, trust_env)
+        if self._budget() is not None:
+            start_watchdog()
 
     # -- resources --------------------------------------------------------------
 
@@ -371,11 +361,10 @@ class Client(_ClientOptions):
     ) -> httpx.Response | float:
         """One exchange: the response (its body read unless ``stream``), or the
         delay before the next attempt; raises the status error when done."""
-        http = self._pool.current()
-        http_request = self._build_request(http, request, deadline.cap(self.timeout))
+        http_request = self._build_request(self._pool, request, deadline.cap(self.timeout))
         deadline.arm(http_request)
         log.debug("HTTP request: %s %s", request.method, http_request.url)
-        response = http.send(http_request, stream=True)
+        response = self._pool.send(http_request)
         log.debug("HTTP response: %s %s %d", request.method, request.path, response.status_code)
         deadline.attach(response)
         if response.is_success:
@@ -608,11 +597,10 @@ class AsyncClient(_ClientOptions):
     ) -> httpx.Response | float:
         """One exchange: the response (its body read unless ``stream``), or the
         delay before the next attempt; raises the status error when done."""
-        http = self._pool.current()
-        http_request = self._build_request(http, request, deadline.cap(self.timeout))
+        http_request = self._build_request(self._pool, request, deadline.cap(self.timeout))
         deadline.arm(http_request)
         log.debug("HTTP request: %s %s", request.method, http_request.url)
-        response = await http.send(http_request, stream=True)
+        response = await self._pool.send(http_request)
         log.debug("HTTP response: %s %s %d", request.method, request.path, response.status_code)
         deadline.attach(response)
         if response.is_success:

@@ -25,6 +25,7 @@ from hostile_rest_support import (
 
 import vatel
 from _support import Api, memory_bound
+from vatel import _http_pool
 from vatel._exceptions import ClientClosedError, ConfigurationError
 
 pytestmark = pytest.mark.anyio
@@ -430,6 +431,46 @@ async def test_rest_follows_the_proxy_environment_unless_told_not_to(
         assert len(target.requests) == 2 and len(proxy.requests) == 1
         for api in (proxied, direct, bypassing):
             await api.close()
+
+
+def header_lists(request: bytes) -> dict[str, list[str]]:
+    """Each header of a raw request, by lower-case name, with every value sent."""
+    found: dict[str, list[str]] = {}
+    for line in request.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        found.setdefault(name.strip().lower(), []).append(value.strip())
+    return found
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("path", ["transport", "httpx client"])
+async def test_each_request_has_the_usual_headers_once_and_no_cookie(
+    flavour: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's own pool sends straight to its transport, past httpx's client
+    layers (or through them, with an httpx that cannot name the transport): a
+    request still carries httpx's defaults under the SDK's headers, each once, and
+    a cookie an answer sets is not sent back (the key authenticates)."""
+    if path == "httpx client":
+        monkeypatch.setattr(_http_pool, "_transport_of", lambda http, url: None)
+    sets_cookie = response("200 OK", ORG_JSON, [("Set-Cookie", "route=b1; Path=/")])
+    with raw_server(answer(sets_cookie)) as server:
+        host = server.url.split("://", 1)[1]
+        api = client_for(flavour, server.url)
+        for _ in range(2):
+            assert (await api(lambda c: c.organization.get())).id == "org_1"
+        await api.close()
+    assert len(server.requests) == 2
+    for request in server.requests:
+        assert request.startswith(b"GET /v1/organization HTTP/1.1\r\n")
+        headers = header_lists(request)
+        assert headers["host"] == [host]
+        assert headers["authorization"] == [f"Bearer {KEY}"]
+        assert headers["accept"] == ["application/json"]
+        assert headers["user-agent"] == [f"vatel-python/{vatel.__version__}"]
+        assert len(headers["accept-encoding"]) == 1 and "gzip" in headers["accept-encoding"][0]
+        assert headers["connection"] == ["keep-alive"]
+        assert "cookie" not in headers
 
 
 # -- 8. closed clients -------------------------------------------------------------------

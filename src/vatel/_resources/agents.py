@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-from .._base_client import APIRequest, path_segment, query_params
+from .._base_client import APIRequest, DeferredModule, path_segment, query_params
 from .._models import Agent, DialAgentResponse, GraphVersion, GraphVersionDetail
-from .._params import AgentCreateParams, AgentUpdateParams, DialParams, check_keywords
 from ._base import AsyncResource, SyncResource
+
+if TYPE_CHECKING:
+    from .. import _params
+else:  # The keyword TypedDicts load with the first call that takes keywords.
+    _params = DeferredModule("._params")
 
 _DIAL_QUERY_NAMES = {
     "sip_trunk_id": "sipTrunkId",
@@ -32,8 +37,8 @@ def _version_path(agent_id: str, version_id: str) -> str:
 _LIST: APIRequest[list[Agent]] = APIRequest("GET", "/v1/agents", cast=list[Agent])
 
 
-def _create(params: AgentCreateParams) -> APIRequest[Agent]:
-    check_keywords("agents.create", params, AgentCreateParams)
+def _create(params: _params.AgentCreateParams) -> APIRequest[Agent]:
+    _params.check_keywords("agents.create", params, _params.AgentCreateParams)
     return APIRequest("POST", "/v1/agents", cast=Agent, body=params)
 
 
@@ -41,8 +46,8 @@ def _get(agent_id: str) -> APIRequest[Agent]:
     return APIRequest("GET", _agent_path(agent_id), cast=Agent)
 
 
-def _update(agent_id: str, params: AgentUpdateParams) -> APIRequest[Agent]:
-    check_keywords("agents.update", params, AgentUpdateParams)
+def _update(agent_id: str, params: _params.AgentUpdateParams) -> APIRequest[Agent]:
+    _params.check_keywords("agents.update", params, _params.AgentUpdateParams)
     return APIRequest("PATCH", _agent_path(agent_id), cast=Agent, body=params)
 
 
@@ -50,8 +55,8 @@ def _delete(agent_id: str) -> APIRequest[None]:
     return APIRequest("DELETE", _agent_path(agent_id))
 
 
-def _dial(agent_id: str, params: DialParams) -> APIRequest[DialAgentResponse]:
-    check_keywords("agents.dial", params, DialParams)
+def _dial(agent_id: str, params: _params.DialParams) -> APIRequest[DialAgentResponse]:
+    _params.check_keywords("agents.dial", params, _params.DialParams)
     query = query_params(params, _DIAL_QUERY_NAMES)
     return APIRequest("POST", f"{_agent_path(agent_id)}/dial", cast=DialAgentResponse, params=query)
 
@@ -122,7 +127,7 @@ class AsyncAgents(AsyncResource):
         """Every agent of the organization."""
         return await self._request(_LIST)
 
-    async def create(self, **params: Unpack[AgentCreateParams]) -> Agent:
+    async def create(self, **params: Unpack[_params.AgentCreateParams]) -> Agent:
         """Create an agent; fields left out take the server's defaults."""
         return await self._request(_create(params))
 
@@ -130,7 +135,7 @@ class AsyncAgents(AsyncResource):
         """One agent."""
         return await self._request(_get(agent_id))
 
-    async def update(self, agent_id: str, **params: Unpack[AgentUpdateParams]) -> Agent:
+    async def update(self, agent_id: str, **params: Unpack[_params.AgentUpdateParams]) -> Agent:
         """Change the given fields of an agent; ``keyterms`` replaces the whole list."""
         return await self._request(_update(agent_id, params))
 
@@ -138,7 +143,7 @@ class AsyncAgents(AsyncResource):
         """Delete an agent."""
         await self._request(_delete(agent_id))
 
-    async def dial(self, agent_id: str, **params: Unpack[DialParams]) -> DialAgentResponse:
+    async def dial(self, agent_id: str, **params: Unpack[_params.DialParams]) -> DialAgentResponse:
         """Place an outbound call from the agent, over Twilio or a SIP trunk."""
         return await self._request(_dial(agent_id, params))
 
@@ -156,7 +161,7 @@ class Agents(SyncResource):
         """Every agent of the organization."""
         return self._request(_LIST)
 
-    def create(self, **params: Unpack[AgentCreateParams]) -> Agent:
+    def create(self, **params: Unpack[_params.AgentCreateParams]) -> Agent:
         """Create an agent; fields left out take the server's defaults."""
         return self._request(_create(params))
 
@@ -164,7 +169,7 @@ class Agents(SyncResource):
         """One agent."""
         return self._request(_get(agent_id))
 
-    def update(self, agent_id: str, **params: Unpack[AgentUpdateParams]) -> Agent:
+    def update(self, agent_id: str, **params: Unpack[_params.AgentUpdateParams]) -> Agent:
         """Change the given fields of an agent; ``keyterms`` replaces the whole list."""
         return self._request(_update(agent_id, params))
 
@@ -172,7 +177,7 @@ class Agents(SyncResource):
         """Delete an agent."""
         self._request(_delete(agent_id))
 
-    def dial(self, agent_id: str, **params: Unpack[DialParams]) -> DialAgentResponse:
+    def dial(self, agent_id: str, **params: Unpack[_params.DialParams]) -> DialAgentResponse:
         """Place an outbound call from the agent, over Twilio or a SIP trunk."""
         return self._request(_dial(agent_id, params))
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-from .._base_client import APIRequest, path_segment, query_params
+from .._base_client import APIRequest, DeferredModule, path_segment, query_params
 from .._download import Destination, MemoryDestination, ProgressCallback
 from .._models import Call, PaginatedCallsResponse
-from .._params import CallListParams, check_keywords
 from ._base import AsyncResource, SyncResource
+
+if TYPE_CHECKING:
+    from .. import _params
+else:  # The keyword TypedDicts load with the first call that takes keywords.
+    _params = DeferredModule("._params")
 
 DEFAULT_PAGE_SIZE = 100
 """Walking every call asks for the largest page the API allows: fewer round trips."""
@@ -26,9 +31,9 @@ _PAGE_KEYWORDS = ("page", "page_size")
 
 
 def _list_page(
-    method: str, page: int, page_size: int, filters: CallListParams
+    method: str, page: int, page_size: int, filters: _params.CallListParams
 ) -> APIRequest[PaginatedCallsResponse]:
-    check_keywords(method, filters, CallListParams, also=_PAGE_KEYWORDS)
+    _params.check_keywords(method, filters, _params.CallListParams, also=_PAGE_KEYWORDS)
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise ValueError(f"page must be an int of at least 1, got {page!r}")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
@@ -64,7 +69,7 @@ class AsyncCalls(AsyncResource):
         *,
         page: int = 1,
         page_size: int = DEFAULT_PAGE_SIZE,
-        **filters: Unpack[CallListParams],
+        **filters: Unpack[_params.CallListParams],
     ) -> AsyncIterator[Call]:
         """Every call matching ``filters``, in the server's order, fetched page by page as
         the iteration goes on (``for``, or ``async for`` on the async client); from
@@ -80,7 +85,7 @@ class AsyncCalls(AsyncResource):
         self,
         page: int | None,
         page_size: int,
-        filters: CallListParams,
+        filters: _params.CallListParams,
     ) -> AsyncIterator[Call]:
         while page is not None:
             result = await self._request(_list_page("calls.list", page, page_size, filters))
@@ -89,7 +94,7 @@ class AsyncCalls(AsyncResource):
             page = _next_page(page, result)
 
     async def list_page(
-        self, *, page: int = 1, page_size: int = 20, **filters: Unpack[CallListParams]
+        self, *, page: int = 1, page_size: int = 20, **filters: Unpack[_params.CallListParams]
     ) -> PaginatedCallsResponse:
         """One page of calls with its ``pagination`` info."""
         return await self._request(_list_page("calls.list_page", page, page_size, filters))
@@ -136,7 +141,7 @@ class Calls(SyncResource):
         *,
         page: int = 1,
         page_size: int = DEFAULT_PAGE_SIZE,
-        **filters: Unpack[CallListParams],
+        **filters: Unpack[_params.CallListParams],
     ) -> Iterator[Call]:
         """Every call matching ``filters``, in the server's order, fetched page by page as
         the iteration goes on (``for``, or ``async for`` on the async client); from
@@ -152,7 +157,7 @@ class Calls(SyncResource):
         self,
         page: int | None,
         page_size: int,
-        filters: CallListParams,
+        filters: _params.CallListParams,
     ) -> Iterator[Call]:
         while page is not None:
             result = self._request(_list_page("calls.list", page, page_size, filters))
@@ -160,7 +165,7 @@ class Calls(SyncResource):
             page = _next_page(page, result)
 
     def list_page(
-        self, *, page: int = 1, page_size: int = 20, **filters: Unpack[CallListParams]
+        self, *, page: int = 1, page_size: int = 20, **filters: Unpack[_params.CallListParams]
     ) -> PaginatedCallsResponse:
         """One page of calls with its ``pagination`` info."""
         return self._request(_list_page("calls.list_page", page, page_size, filters))

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-from .._base_client import APIRequest, path_segment
+from .._base_client import APIRequest, DeferredModule, path_segment
 from .._models import SipTrunk, SipTrunkAgentAssignment
-from .._params import (
-    AssignmentCreateParams,
-    AssignmentUpdateParams,
-    SipTrunkCreateParams,
-    SipTrunkUpdateParams,
-    check_keywords,
-)
 from ._base import AsyncResource, SyncResource
+
+if TYPE_CHECKING:
+    from .. import _params
+else:  # The keyword TypedDicts load with the first call that takes keywords.
+    _params = DeferredModule("._params")
 
 _LIST: APIRequest[list[SipTrunk]] = APIRequest("GET", "/v1/sip-trunks", cast=list[SipTrunk])
 
@@ -31,8 +30,8 @@ def _assignment_path(assignment_id: str) -> str:
     return f"/v1/sip-trunks/assignments/{path_segment(assignment_id, 'assignment_id')}"
 
 
-def _create(params: SipTrunkCreateParams) -> APIRequest[SipTrunk]:
-    check_keywords("sip_trunks.create", params, SipTrunkCreateParams)
+def _create(params: _params.SipTrunkCreateParams) -> APIRequest[SipTrunk]:
+    _params.check_keywords("sip_trunks.create", params, _params.SipTrunkCreateParams)
     return APIRequest("POST", "/v1/sip-trunks", cast=SipTrunk, body=params)
 
 
@@ -40,8 +39,8 @@ def _get(trunk_id: str) -> APIRequest[SipTrunk]:
     return APIRequest("GET", _trunk_path(trunk_id), cast=SipTrunk)
 
 
-def _update(trunk_id: str, params: SipTrunkUpdateParams) -> APIRequest[SipTrunk]:
-    check_keywords("sip_trunks.update", params, SipTrunkUpdateParams)
+def _update(trunk_id: str, params: _params.SipTrunkUpdateParams) -> APIRequest[SipTrunk]:
+    _params.check_keywords("sip_trunks.update", params, _params.SipTrunkUpdateParams)
     return APIRequest("PATCH", _trunk_path(trunk_id), cast=SipTrunk, body=params)
 
 
@@ -55,9 +54,9 @@ def _list_assignments(trunk_id: str) -> APIRequest[list[SipTrunkAgentAssignment]
 
 
 def _create_assignment(
-    trunk_id: str, params: AssignmentCreateParams
+    trunk_id: str, params: _params.AssignmentCreateParams
 ) -> APIRequest[SipTrunkAgentAssignment]:
-    check_keywords("sip_trunks.assignments.create", params, AssignmentCreateParams)
+    _params.check_keywords("sip_trunks.assignments.create", params, _params.AssignmentCreateParams)
     path = f"{_trunk_path(trunk_id)}/assignments"
     return APIRequest("POST", path, cast=SipTrunkAgentAssignment, body=params)
 
@@ -67,9 +66,9 @@ def _get_assignment(assignment_id: str) -> APIRequest[SipTrunkAgentAssignment]:
 
 
 def _update_assignment(
-    assignment_id: str, params: AssignmentUpdateParams
+    assignment_id: str, params: _params.AssignmentUpdateParams
 ) -> APIRequest[SipTrunkAgentAssignment]:
-    check_keywords("sip_trunks.assignments.update", params, AssignmentUpdateParams)
+    _params.check_keywords("sip_trunks.assignments.update", params, _params.AssignmentUpdateParams)
     path = _assignment_path(assignment_id)
     return APIRequest("PATCH", path, cast=SipTrunkAgentAssignment, body=params)
 
@@ -86,7 +85,7 @@ class AsyncAssignments(AsyncResource):
         return await self._request(_list_assignments(trunk_id))
 
     async def create(
-        self, trunk_id: str, **params: Unpack[AssignmentCreateParams]
+        self, trunk_id: str, **params: Unpack[_params.AssignmentCreateParams]
     ) -> SipTrunkAgentAssignment:
         """Assign an agent to a trunk: ``number`` for digest-auth trunks,
         ``alternate_number`` for ACL trunks."""
@@ -97,7 +96,7 @@ class AsyncAssignments(AsyncResource):
         return await self._request(_get_assignment(assignment_id))
 
     async def update(
-        self, assignment_id: str, **params: Unpack[AssignmentUpdateParams]
+        self, assignment_id: str, **params: Unpack[_params.AssignmentUpdateParams]
     ) -> SipTrunkAgentAssignment:
         """Change an assignment's numbers; ``None`` clears one."""
         return await self._request(_update_assignment(assignment_id, params))
@@ -116,7 +115,7 @@ class Assignments(SyncResource):
         return self._request(_list_assignments(trunk_id))
 
     def create(
-        self, trunk_id: str, **params: Unpack[AssignmentCreateParams]
+        self, trunk_id: str, **params: Unpack[_params.AssignmentCreateParams]
     ) -> SipTrunkAgentAssignment:
         """Assign an agent to a trunk: ``number`` for digest-auth trunks,
         ``alternate_number`` for ACL trunks."""
@@ -127,7 +126,7 @@ class Assignments(SyncResource):
         return self._request(_get_assignment(assignment_id))
 
     def update(
-        self, assignment_id: str, **params: Unpack[AssignmentUpdateParams]
+        self, assignment_id: str, **params: Unpack[_params.AssignmentUpdateParams]
     ) -> SipTrunkAgentAssignment:
         """Change an assignment's numbers; ``None`` clears one."""
         return self._request(_update_assignment(assignment_id, params))
@@ -152,7 +151,7 @@ class AsyncSipTrunks(AsyncResource):
         """Every SIP trunk."""
         return await self._request(_LIST)
 
-    async def create(self, **params: Unpack[SipTrunkCreateParams]) -> SipTrunk:
+    async def create(self, **params: Unpack[_params.SipTrunkCreateParams]) -> SipTrunk:
         """Create a trunk; passwords are write-only."""
         return await self._request(_create(params))
 
@@ -160,7 +159,11 @@ class AsyncSipTrunks(AsyncResource):
         """One trunk."""
         return await self._request(_get(trunk_id))
 
-    async def update(self, trunk_id: str, **params: Unpack[SipTrunkUpdateParams]) -> SipTrunk:
+    async def update(
+        self,
+        trunk_id: str,
+        **params: Unpack[_params.SipTrunkUpdateParams],
+    ) -> SipTrunk:
         """Change the given fields of a trunk; ``None`` clears a nullable one."""
         return await self._request(_update(trunk_id, params))
 
@@ -182,7 +185,7 @@ class SipTrunks(SyncResource):
         """Every SIP trunk."""
         return self._request(_LIST)
 
-    def create(self, **params: Unpack[SipTrunkCreateParams]) -> SipTrunk:
+    def create(self, **params: Unpack[_params.SipTrunkCreateParams]) -> SipTrunk:
         """Create a trunk; passwords are write-only."""
         return self._request(_create(params))
 
@@ -190,7 +193,11 @@ class SipTrunks(SyncResource):
         """One trunk."""
         return self._request(_get(trunk_id))
 
-    def update(self, trunk_id: str, **params: Unpack[SipTrunkUpdateParams]) -> SipTrunk:
+    def update(
+        self,
+        trunk_id: str,
+        **params: Unpack[_params.SipTrunkUpdateParams],
+    ) -> SipTrunk:
         """Change the given fields of a trunk; ``None`` clears a nullable one."""
         return self._request(_update(trunk_id, params))
 

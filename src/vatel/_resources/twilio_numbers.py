@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-from .._base_client import APIRequest, path_segment
+from .._base_client import APIRequest, DeferredModule, path_segment
 from .._models import TwilioPhoneNumber
-from .._params import TwilioNumberImportParams, check_keywords
 from ._base import AsyncResource, SyncResource
+
+if TYPE_CHECKING:
+    from .. import _params
+else:  # The keyword TypedDicts load with the first call that takes keywords.
+    _params = DeferredModule("._params")
 
 _LIST: APIRequest[list[TwilioPhoneNumber]] = APIRequest(
     "GET", "/v1/twilio/numbers", cast=list[TwilioPhoneNumber]
 )
 
 
-def _import(params: TwilioNumberImportParams) -> APIRequest[TwilioPhoneNumber]:
-    check_keywords("twilio_numbers.import_number", params, TwilioNumberImportParams)
+def _import(params: _params.TwilioNumberImportParams) -> APIRequest[TwilioPhoneNumber]:
+    _params.check_keywords("twilio_numbers.import_number", params, _params.TwilioNumberImportParams)
     return APIRequest("POST", "/v1/twilio/numbers", cast=TwilioPhoneNumber, body=params)
 
 
@@ -36,7 +41,9 @@ class AsyncTwilioNumbers(AsyncResource):
         """Every imported number."""
         return await self._request(_LIST)
 
-    async def import_number(self, **params: Unpack[TwilioNumberImportParams]) -> TwilioPhoneNumber:
+    async def import_number(
+        self, **params: Unpack[_params.TwilioNumberImportParams]
+    ) -> TwilioPhoneNumber:
         """Import a number from a Twilio account (the auth token is used once).
 
         Raises :class:`vatel.ConflictError` if the number is already imported.
@@ -56,7 +63,9 @@ class TwilioNumbers(SyncResource):
         """Every imported number."""
         return self._request(_LIST)
 
-    def import_number(self, **params: Unpack[TwilioNumberImportParams]) -> TwilioPhoneNumber:
+    def import_number(
+        self, **params: Unpack[_params.TwilioNumberImportParams]
+    ) -> TwilioPhoneNumber:
         """Import a number from a Twilio account (the auth token is used once).
 
         Raises :class:`vatel.ConflictError` if the number is already imported.
