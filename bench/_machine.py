@@ -10,7 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("vatel", "websockets", "httpx", "pydantic", "orjson", "pybase64", "openai", "uvloop")
+PACKAGES = (
+    "vatel",
+    "websockets",
+    "httpx",
+    "sniffio",
+    "pydantic",
+    "orjson",
+    "pybase64",
+    "openai",
+    "uvloop",
+)
 
 
 def _cpu_model() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -471,6 +472,36 @@ async def test_each_request_has_the_usual_headers_once_and_no_cookie(
         assert len(headers["accept-encoding"]) == 1 and "gzip" in headers["accept-encoding"][0]
         assert headers["connection"] == ["keep-alive"]
         assert "cookie" not in headers
+
+
+class _ImportWatch:
+    """A meta path finder that only notes what is searched for: a module already
+    imported is never searched for, a missing one is searched for every time."""
+
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.searched.append(name)
+
+
+@pytest.mark.timeout(20)
+async def test_a_request_searches_for_no_module(flavour: str) -> None:
+    """Once a first call has loaded what it needs, later ones import nothing: no
+    failed import (httpcore asking for sniffio, a dependency for that reason)
+    searching the file system on every request."""
+    with raw_server(answer(response("200 OK", ORG_JSON))) as server:
+        api = client_for(flavour, server.url)
+        await api(lambda c: c.organization.get())
+        watch = _ImportWatch()
+        sys.meta_path.insert(0, watch)
+        try:
+            for _ in range(5):
+                assert (await api(lambda c: c.organization.get())).id == "org_1"
+        finally:
+            sys.meta_path.remove(watch)
+        await api.close()
+    assert watch.searched == []
 
 
 # -- 8. closed clients -------------------------------------------------------------------
