@@ -63,20 +63,18 @@ else:
     # The annotations below name ``_models.Transport`` and the like, so that
     # ``typing.get_type_hints`` resolves them at run time, while ``import
     # vatel`` and ``vatel.Client`` do not load every model and websockets.
-    _Deferred = DeferredModule
-
-    _async_connection = _Deferred("._async_connection")
-    _connection = _Deferred("._connection")
+    _async_connection = DeferredModule("._async_connection")
+    _connection = DeferredModule("._connection")
     # Voice-session plumbing: a REST-only process (minting a token) never loads it.
-    _dial = _Deferred("._dial")
-    _models = _Deferred("._models")
-    _session_token = _Deferred("._session_token")
-    _agents = _Deferred("._resources.agents")
-    _calls = _Deferred("._resources.calls")
-    _catalog = _Deferred("._resources.catalog")
-    _organization = _Deferred("._resources.organization")
-    _sip_trunks = _Deferred("._resources.sip_trunks")
-    _twilio_numbers = _Deferred("._resources.twilio_numbers")
+    _dial = DeferredModule("._dial")
+    _models = DeferredModule("._models")
+    _session_token = DeferredModule("._session_token")
+    _agents = DeferredModule("._resources.agents")
+    _calls = DeferredModule("._resources.calls")
+    _catalog = DeferredModule("._resources.catalog")
+    _organization = DeferredModule("._resources.organization")
+    _sip_trunks = DeferredModule("._resources.sip_trunks")
+    _twilio_numbers = DeferredModule("._resources.twilio_numbers")
 
 __all__ = ["AsyncClient", "Client"]
 

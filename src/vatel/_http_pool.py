@@ -16,7 +16,7 @@ import warnings
 import weakref
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -45,16 +45,24 @@ class _Requests:
     _direct: bool
     _merged: tuple[Mapping[str, str], httpx.Headers] | None = None
 
-    def _build(
+    if TYPE_CHECKING:
+
+        def current(self) -> httpx.Client | httpx.AsyncClient:
+            """The client to send with (each pool's own)."""
+
+    def build_request(
         self,
-        http: httpx.Client | httpx.AsyncClient,
         method: str,
         url: str,
+        *,
         params: Mapping[str, str] | None,
         json: Any,
         headers: Mapping[str, str],
         timeout: httpx.Timeout,
     ) -> httpx.Request:
+        """The request to send; raises :class:`vatel.ClientClosedError` once the
+        pool is closed."""
+        http = self.current()
         if not self.owned:
             return http.build_request(
                 method, url, params=params, json=json, headers=headers, timeout=timeout
@@ -108,20 +116,6 @@ class Pool(_Requests):
             raise ClientClosedError("This vatel.Client is closed; make a new one.")
         return self.http
 
-    def build_request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-        headers: Mapping[str, str],
-        timeout: httpx.Timeout,
-    ) -> httpx.Request:
-        """The request to :meth:`send`; raises :class:`vatel.ClientClosedError`
-        once the pool is closed."""
-        return self._build(self.current(), method, url, params, json, headers, timeout)
-
     def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; the response's body is still to be read."""
         if not self._direct:
@@ -162,20 +156,6 @@ class AsyncPool(_Requests):
         self.closed = False
         self._direct = self.owned
         self._transport: tuple[httpx.AsyncClient, httpx.AsyncBaseTransport] | None = None
-
-    def build_request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-        headers: Mapping[str, str],
-        timeout: httpx.Timeout,
-    ) -> httpx.Request:
-        """The request to :meth:`send`; raises :class:`vatel.ClientClosedError`
-        once the pool is closed."""
-        return self._build(self.current(), method, url, params, json, headers, timeout)
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; the response's body is still to be read."""
