@@ -214,6 +214,17 @@ def _problem(problems: Problems | None, key: str, message: str, kind: str) -> Pr
     return problems
 
 
+def _keep_extra(
+    problems: Problems | None, extra: dict[str, Any], key: str, value: Any
+) -> Problems | None:
+    """Keep an unknown member in ``extra``; one nested too deeply to walk safely
+    later is a problem."""
+    extra[key] = value
+    if not isinstance(value, FLAT) and too_deep(value):
+        return _problem(problems, key, "Input is nested too deeply", "recursion_loop")
+    return problems
+
+
 def _settle(problems: Problems | None, missing: list[str], forbidden: dict[str, Any]) -> None:
     """Add the required members that are ``missing`` and the ``forbidden`` unknown
     ones to ``problems``, and raise :class:`Invalid` if there are any."""
@@ -279,11 +290,7 @@ class VatelModel:
         for key, value in data.items():
             hit = lookup.get(key)
             if hit is None:
-                extra[key] = value
-                if not isinstance(value, FLAT) and too_deep(value):
-                    problems = _problem(
-                        problems, key, "Input is nested too deeply", "recursion_loop"
-                    )
+                problems = _keep_extra(problems, extra, key, value)
                 continue
             name, exact, nullable, check = hit
             if type(value) is exact or (value is None and nullable):
@@ -319,11 +326,7 @@ class VatelModel:
         for key, value in data.items():
             hit = lookup.get(key)
             if hit is None:
-                extra[key] = value
-                if not isinstance(value, FLAT) and too_deep(value):
-                    problems = _problem(
-                        problems, key, "Input is nested too deeply", "recursion_loop"
-                    )
+                problems = _keep_extra(problems, extra, key, value)
                 continue
             name, check, wire, exact, nullable = hit
             if wire is not None and wire in data:
