@@ -4,11 +4,14 @@
     python scripts/generate_models.py             # rewrite the generated files
     python scripts/generate_models.py --check     # exit 1, with a diff, when they are stale
 
-Three files are generated, each starting with a header that says so:
+These files are generated, each starting with a header that says so:
 
-* ``src/vatel/_models.py``: a model (``_models_base``) for every object schema that an
-  operation takes or returns (and every schema those reach), and a ``Literal``
-  alias for every enumeration among them. Schemas no operation reaches are left out.
+* ``src/vatel/_models_<group>.py``: a model (``_models_base``) for every object schema
+  that an operation of the group takes or returns (and every schema those reach),
+  and a ``Literal`` alias for every enumeration among them; a group is the
+  operations of one or more tags (``GROUPS``). Schemas no operation reaches are
+  left out.
+* ``src/vatel/_models.py``: every model and alias of those modules, in one place.
 * ``src/vatel/_generated_params.py``: the TypedDicts of the REST methods' keyword
   arguments, from the request-body schemas and the query parameters.
 * ``src/vatel/testing/_schemas.py``: the request-body schemas and query parameters
@@ -39,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTRACT = REPO.parent / "shared" / "vatel-openapi.json"
 LINE = 100
 MODELS_PATH = "src/vatel/_models.py"
+GROUP_PATH = "src/vatel/_models_{}.py"
 PARAMS_PATH = "src/vatel/_generated_params.py"
 SCHEMAS_PATH = "src/vatel/testing/_schemas.py"
 
@@ -73,6 +77,29 @@ DOCSTRINGS = {
 # Resources always carry an ``id``, although the contract leaves it optional: the
 # SDK requires it on response models, so that ``agent.id`` is a ``str``.
 SDK_REQUIRED = frozenset({"id"})
+
+# The models live in one module per group of operations, named by the operations'
+# tags, so that a program's first call loads the models of what it calls and no
+# others: class creation is most of what importing models costs. A schema that
+# several groups use lives with the first of them here (agents: what most programs
+# call first), and the others import it; imports thus only go up this table.
+GROUPS = {
+    "agents": "agents",
+    "calls": "calls",
+    "session": "session",
+    "sip-trunks": "sip_trunks",
+    "twilio": "twilio_numbers",
+    "organization": "catalog",
+    "llms": "catalog",
+    "voices": "catalog",
+}
+_PRECEDENCE = {group: i for i, group in enumerate(dict.fromkeys(GROUPS.values()))}
+
+
+def first_group(groups: set[str]) -> str:
+    """The group, of ``groups``, whose module holds what they all use."""
+    return min(groups, key=_PRECEDENCE.__getitem__)
+
 
 # Values that are secrets stay out of reprs.
 SECRET = re.compile(r"(^|_)(token|password|secret)$")
@@ -160,6 +187,10 @@ models accept either and serialise to the wire name.
 Response models keep fields they do not know (the API grows) and accept enum
 values newer than this SDK: such a field is typed ``Literal[...] | str``.
 Input models (``…Input``, ``…Request``) describe what the server accepts.
+
+Each group of operations has its models in a module of its own
+(``_models_agents``…), which its resource imports: a program's first call loads
+the models it reads, not all of them. This module gathers them all.
 """'''
 
 PARAMS_DOCSTRING = '''"""Keyword arguments of the REST methods, as TypedDicts (see ``_params``).
@@ -409,6 +440,9 @@ class Models:
         }
         self.inline_enums: dict[str, list[str]] = {}
         self.twins_needed: list[str] = []
+        self.home = self.homes(contract)
+        # The groups an inline enumeration occurs in, by where it occurs.
+        self.inline_groups: dict[str, set[str]] = {}
         # Resources: what an operation returns itself (or a list of). These, not the
         # objects nested in them, are what SDK_REQUIRED is about.
         self.resources: set[str] = set()
@@ -424,6 +458,30 @@ class Models:
                 where = f"{operation['operationId']}.{parameter['name']}"
                 if where in INLINE_ENUMS:
                     self.annotation(where, parameter["schema"], strict=True)
+
+    def homes(self, contract: dict[str, Any]) -> dict[str, str]:
+        """Each kept schema's group: of those whose operations return it (else take
+        it), the first in :data:`GROUPS`."""
+        self.op_group: dict[str, str] = {}
+        returned: dict[str, set[str]] = {}
+        taken: dict[str, set[str]] = {}
+        for _, _, operation in operations(contract):
+            tags = operation.get("tags", [])
+            if len(tags) != 1 or tags[0] not in GROUPS:
+                raise ContractError(f"{operation['operationId']}: no module in GROUPS for {tags}")
+            group = self.op_group[operation["operationId"]] = GROUPS[tags[0]]
+            parts = (
+                (returned, [operation.get("responses", {})]),
+                (taken, [operation.get("requestBody", {}), operation.get("parameters", [])]),
+            )
+            for reach, nodes in parts:
+                for name in closure(list(refs_in(nodes)), self.schemas):
+                    reach.setdefault(name, set()).add(group)
+        home = {}
+        for name in self.kept:
+            groups = returned.get(name) or taken.get(name, set())
+            home[name] = first_group(groups)
+        return home
 
     def is_enum(self, name: str) -> bool:
         schema = self.schemas[name]
@@ -445,6 +503,9 @@ class Models:
             if where not in INLINE_ENUMS:
                 raise ContractError(f"the enumeration at {where} has no name in INLINE_ENUMS")
             name = INLINE_ENUMS[where]
+            owner = where.split(".", 1)[0]
+            group = self.home.get(owner) or self.op_group[owner]
+            self.inline_groups.setdefault(name, set()).add(group)
             known = self.inline_enums.setdefault(name, list(schema["enum"]))
             if known != list(schema["enum"]):
                 raise ContractError(f"{name} differs at {where}: {schema['enum']} != {known}")
@@ -512,46 +573,102 @@ class Models:
             )
         return doc
 
-    def render(self) -> str:
-        classes: list[list[str]] = []
-        aliases: list[str] = []
+    def render(self) -> dict[str, str]:
+        """The text of each group's module, and of ``_models`` that gathers them."""
+        aliases: dict[str, list[str]] = {}
+        classes: dict[str, list[list[str]]] = {}
+        defined: dict[str, str] = {}  # name -> its group
         for name in self.kept:
             schema = self.schemas[name]
+            group = defined[name] = self.home[name]
             if self.is_enum(name):
+                block = aliases.setdefault(group, [])
                 if "enum" in schema:
-                    aliases += literal_type(schema["enum"], f"{name} = ")
+                    block += literal_type(schema["enum"], f"{name} = ")
                 else:
-                    aliases.append(f"{name} = str")
+                    block.append(f"{name} = str")
                 if schema.get("description"):
-                    aliases += docstring(schema["description"], "")
-                aliases.append("")
+                    block += docstring(schema["description"], "")
+                block.append("")
                 continue
             if schema.get("type") != "object":
                 raise ContractError(f"cannot generate a model for {name}: {schema}")
             strict = name in self.inputs
             base = "InputModel" if strict else "VatelModel"
-            classes.append(self.class_lines(name, name, base, self.doc_of(name), strict))
+            lines = self.class_lines(name, name, base, self.doc_of(name), strict)
+            classes.setdefault(group, []).append(lines)
         for name in self.twins_needed:
             doc = f"{name} in a request body: strict, as the body is."
-            classes.append(self.class_lines(name, STRICT_TWINS[name], "InputModel", doc, True))
+            group = defined[STRICT_TWINS[name]] = self.home[name]
+            lines = self.class_lines(name, STRICT_TWINS[name], "InputModel", doc, True)
+            classes[group].append(lines)
         for name, values in self.inline_enums.items():
-            aliases += literal_type(values, f"{name} = ")
-            aliases.append("")
-        public = sorted([*self.kept, *self.inline_enums, "VatelModel"])
+            group = defined[name] = first_group(self.inline_groups[name])
+            aliases.setdefault(group, [])
+            aliases[group] += [*literal_type(values, f"{name} = "), ""]
+        groups = sorted(set(aliases) | set(classes))
+        texts = {
+            GROUP_PATH.format(group): self.group_module(
+                group, aliases.get(group, []), classes.get(group, []), defined
+            )
+            for group in groups
+        }
+        texts[MODELS_PATH] = self.gathering_module(defined)
+        return texts
+
+    def group_module(
+        self, group: str, aliases: list[str], classes: list[list[str]], defined: dict[str, str]
+    ) -> str:
         body = (
             "\n".join(aliases).rstrip("\n")
-            + "\n\n\n"
+            + ("\n\n\n" if aliases and classes else "")
             + "\n\n\n".join("\n".join(c) for c in dependencies_first(classes))
         )
+        named = ", ".join(f"``{tag}``" for tag, to in GROUPS.items() if to == group)
+        doc = f"Models of the {named} operations; ``_models`` gathers all."
         # Postponed annotations: evaluating ``Literal[...] | str | None`` for every
         # field at import would cost each program models it never reads; a class's
         # checks evaluate its own on first use.
-        head = [HEADER + MODELS_DOCSTRING, "", "from __future__ import annotations", ""]
+        head = [HEADER + "\n".join(docstring(doc, "")), "", "from __future__ import annotations"]
+        head.append("")
         std = imports(body, "datetime", ["datetime"]) + imports(body, "typing", ["Any", "Literal"])
         head += [*std, ""] if std else []
-        head += [*imports(body, "._models_base", ["InputModel", "VatelModel", "field"]), ""]
+        own = imports(body, "._models_base", ["InputModel", "VatelModel", "field"])
+        for other in sorted(set(defined.values()) - {group}):
+            names = [n for n, at in defined.items() if at == other]
+            own += imports(body, f"._models_{other}", names)
+        head += [*sorted_imports(own), ""] if own else []
+        public = sorted(n for n, at in defined.items() if at == group and not n.startswith("_"))
         head += ["__all__ = [", *(f"    {quote(n)}," for n in public), "]", "", ""]
+        if not aliases:
+            head.append("")  # two blank lines before a class
         return "\n".join(head) + body + "\n"
+
+    def gathering_module(self, defined: dict[str, str]) -> str:
+        public = sorted(n for n in defined if not n.startswith("_"))
+        lines: list[str] = []
+        by_module = {
+            f"._models_{g}": [n for n in public if defined[n] == g] for g in defined.values()
+        }
+        by_module["._models_base"] = ["VatelModel"]
+        for module, names in sorted(by_module.items()):
+            text = " ".join(names)
+            lines += imports(text, module, names)
+        head = [HEADER + MODELS_DOCSTRING, "", *lines, ""]
+        everything = sorted([*public, "VatelModel"])
+        head += ["__all__ = [", *(f"    {quote(n)}," for n in everything), "]"]
+        return "\n".join(head) + "\n"
+
+
+def sorted_imports(lines: list[str]) -> list[str]:
+    """``from`` blocks (one line or parenthesised) ordered by module, as isort does."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if line.startswith("from "):
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+    return [line for block in sorted(blocks, key=lambda b: b[0].split()[1]) for line in block]
 
 
 def dependencies_first(classes: list[list[str]]) -> list[list[str]]:
@@ -717,12 +834,22 @@ def render_schemas(contract: dict[str, Any]) -> str:
 
 def generate(contract: dict[str, Any]) -> dict[str, str]:
     models = Models(contract)
-    models_text = models.render()
     return {
-        MODELS_PATH: models_text,
+        **models.render(),
         PARAMS_PATH: Params(contract, models).render(),
         SCHEMAS_PATH: render_schemas(contract),
     }
+
+
+def leftovers(outputs: dict[str, str]) -> list[Path]:
+    """Group modules written before that the contract no longer has a group for."""
+    pattern = GROUP_PATH.format("*")
+    return [
+        path
+        for path in sorted(REPO.glob(pattern))
+        if path.relative_to(REPO).as_posix() not in outputs
+        and path.read_text(encoding="utf-8").startswith(HEADER)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -742,6 +869,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot generate from {args.contract}: {error}", file=sys.stderr)
         return 2
     stale = False
+    for old in leftovers(outputs):
+        relative = old.relative_to(REPO).as_posix()
+        if args.check:
+            stale = True
+            print(f"{relative} is generated but no group of the contract has it")
+        else:
+            old.unlink()
+            print(f"removed {relative}")
     for relative, text in outputs.items():
         target = REPO / relative
         current = target.read_text(encoding="utf-8") if target.exists() else ""

@@ -24,6 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "generate_models.py"
 GENERATED = (
     "src/vatel/_models.py",
+    # The models of each group of operations (GROUPS in the script).
+    *sorted(
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "src" / "vatel").glob("_models_*.py")
+        if path.name != "_models_base.py"
+    ),
     "src/vatel/_generated_params.py",
     "src/vatel/testing/_schemas.py",
 )
@@ -84,7 +90,7 @@ def test_a_renamed_field_in_the_contract_makes_the_check_fail(tmp_path: Path) ->
     done = run_script("--check", "--contract", changed)
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "+++ src/vatel/_models.py (from the contract)" in done.stdout
+    assert "+++ src/vatel/_models_agents.py (from the contract)" in done.stdout
     assert "+    system_prompt: str | None = None" in done.stdout
     assert "stale" in done.stderr
     assert checked_in() == before, "--check never writes"

@@ -14,7 +14,7 @@ import pytest
 import vatel
 from _support import Api
 from test_resources_type_hints import resource_classes
-from vatel._resources._base import AsyncResource
+from vatel._resources import AsyncResource
 from vatel.testing import MockServer
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import pytest
 import typing_extensions
 
 import vatel._resources
-from vatel._resources._base import AsyncResource, SyncResource
+from vatel._resources import AsyncResource, SyncResource
 
 
 def resource_classes() -> list[type]:

@@ -413,8 +413,8 @@ class TestTypeHints:
 
         probe = (
             "import sys, vatel; vatel.Client; vatel.AsyncClient; "
-            "heavy = [m for m in ('vatel._models', 'vatel._connection', 'websockets', "
-            "'vatel._resources.agents') if m in sys.modules]; print(heavy)"
+            "heavy = [m for m in sys.modules if m in ('vatel._connection', 'websockets', "
+            "'vatel._resources.agents') or m.startswith('vatel._model')]; print(heavy)"
         )
         out = subprocess.run(
             [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60

@@ -31,8 +31,16 @@ import pytest
 import vatel
 from _support import Api
 from vatel._client import _Lazy
-from vatel._resources import agents, calls, catalog, organization, sip_trunks, twilio_numbers
-from vatel._resources._base import AsyncResource, SyncResource
+from vatel._resources import (
+    AsyncResource,
+    SyncResource,
+    agents,
+    calls,
+    catalog,
+    organization,
+    sip_trunks,
+    twilio_numbers,
+)
 from vatel.testing import MockServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from vatel._resources._base import AsyncResource, SyncResource
+from vatel._resources import AsyncResource, SyncResource
 
 _PUBLIC_MODULES = ("vatel", "vatel.audio", "vatel.testing", "vatel.types")
 

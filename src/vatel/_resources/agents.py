@@ -11,8 +11,8 @@ else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
 from .._base_client import APIRequest, DeferredModule, path_segment, query_params
-from .._models import Agent, DialAgentResponse, GraphVersion, GraphVersionDetail
-from ._base import AsyncResource, SyncResource
+from .._models_agents import Agent, DialAgentResponse, GraphVersion, GraphVersionDetail
+from . import AsyncResource, SyncResource
 
 if TYPE_CHECKING:
     from .. import _params

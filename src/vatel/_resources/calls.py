@@ -13,8 +13,8 @@ else:  # pragma: no cover - Python 3.10
 
 from .._base_client import APIRequest, DeferredModule, path_segment, query_params
 from .._download import Destination, MemoryDestination, ProgressCallback
-from .._models import Call, PaginatedCallsResponse
-from ._base import AsyncResource, SyncResource
+from .._models_calls import Call, PaginatedCallsResponse
+from . import AsyncResource, SyncResource
 
 if TYPE_CHECKING:
     from .. import _params

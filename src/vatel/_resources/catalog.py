@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .._base_client import APIRequest
-from .._models import LLMStringsResponse, VoiceCatalogEntry, VoicesListResponse
-from ._base import AsyncResource, SyncResource
+from .._models_catalog import LLMStringsResponse, VoiceCatalogEntry, VoicesListResponse
+from . import AsyncResource, SyncResource
 
 _LLMS: APIRequest[LLMStringsResponse] = APIRequest("GET", "/v1/llms", cast=LLMStringsResponse)
 _VOICES: APIRequest[VoicesListResponse] = APIRequest("GET", "/v1/voices", cast=VoicesListResponse)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .._base_client import APIRequest
-from .._models import Organization
-from ._base import AsyncResource, SyncResource
+from .._models_catalog import Organization
+from . import AsyncResource, SyncResource
 
 _GET: APIRequest[Organization] = APIRequest("GET", "/v1/organization", cast=Organization)
 

@@ -11,8 +11,8 @@ else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
 from .._base_client import APIRequest, DeferredModule, path_segment
-from .._models import SipTrunk, SipTrunkAgentAssignment
-from ._base import AsyncResource, SyncResource
+from .._models_sip_trunks import SipTrunk, SipTrunkAgentAssignment
+from . import AsyncResource, SyncResource
 
 if TYPE_CHECKING:
     from .. import _params
