@@ -6,6 +6,7 @@ models. What a misbehaving server's answer becomes: ``hostile/test_hostile_model
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import pickle
@@ -758,3 +759,30 @@ def test_listing_agents_does_not_import_pydantic(flavour: str, server: MockServe
     assert report["agents"]
     assert set(report["agents"]) == {"Agent"}
     assert report["pydantic"] == []
+
+
+def test_a_reloaded_module_reads_nested_models_with_its_new_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A notebook's autoreload, a dev server's reload: the module's names are
+    # rebound, and its models must read into the new classes, not the old ones.
+    (tmp_path / "reloaded_models.py").write_text(
+        "from __future__ import annotations\n"
+        "from vatel.types import VatelModel\n\n"
+        "class Inner(VatelModel):\n    x: int\n\n"
+        "class Outer(VatelModel):\n    inner: Inner | None = None\n    names: list[str] = []\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "reloaded_models", raising=False)
+    import reloaded_models as module  # type: ignore[import-not-found]
+
+    first = module.Outer.model_validate({"inner": {"x": 1}, "names": ["a"]})
+    old_inner = module.Inner
+    importlib.reload(module)
+    again = module.Outer.model_validate({"inner": {"x": "2"}, "names": ["b"]})
+
+    assert type(first.inner) is old_inner
+    assert type(again.inner) is module.Inner is not old_inner
+    assert again.inner.x == 2 and again.names == ["b"]
+    monkeypatch.delitem(sys.modules, "reloaded_models")

@@ -416,6 +416,8 @@ def _check_for_name(
 
 def _split_union(text: str) -> list[str]:
     """``A | list[B | C] | None`` as ``["A", "list[B | C]", "None"]``."""
+    if "[" not in text:  # most: no bracket to stay inside
+        return [part.strip() for part in text.split("|")]
     parts: list[str] = []
     depth = start = 0
     for i, char in enumerate(text):

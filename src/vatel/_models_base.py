@@ -64,13 +64,15 @@ REQUIRED: Any = _Required()
 class FieldInfo:
     """What a model knows of one field: its wire name, type and default."""
 
-    __slots__ = ("alias", "annotation", "default", "name", "repr")
+    __slots__ = ("alias", "annotation", "default", "name", "owner", "repr")
 
     def __init__(self, default: Any = REQUIRED, alias: str | None = None, repr: bool = True):
         self.name = ""
         self.alias = alias
         """The wire name, when it differs from the attribute's."""
         self.annotation: Any = None
+        self.owner: type | None = None
+        """The class whose body declares the field."""
         self.default = default
         self.repr = repr
         """Whether ``repr()`` shows the value (``False`` for credentials)."""
@@ -111,7 +113,7 @@ class _Plan:
         self.required: list[tuple[str, str]] = []
         self.defaults: dict[str, Any] = {}
         for name, info in cls.model_fields.items():
-            inner, nullable = unwrap(_check_of(cls, name, info.annotation, True))
+            inner, nullable = unwrap(_check_of(cls, info, True))
             exact = EXACT.get(inner)
             self.lookup[info.wire] = (name, inner, None, exact, nullable)
             if name != info.wire:
@@ -134,7 +136,7 @@ class _WirePlan:
         self.defaults: dict[str, Any] = {}
         required = []
         for name, info in cls.model_fields.items():
-            inner, nullable = unwrap(_check_of(cls, name, info.annotation, False))
+            inner, nullable = unwrap(_check_of(cls, info, False))
             self.lookup[info.wire] = (name, EXACT.get(inner), nullable, inner)
             if info.is_required():
                 required.append(info.wire)
@@ -147,21 +149,37 @@ class _WirePlan:
         self.wires = None if aliased else frozenset(self.lookup)
 
 
-def _check_of(cls: type[VatelModel], name: str, annotation: Any, by_name: bool) -> Check:
+# Checks of postponed annotations that name no class of a module (``str | None``,
+# ``list[str]``…), by (text, strict, by_name): the same few recur across fields, and
+# mean the same everywhere. One naming a model is read anew, as a module reloaded
+# rebinds its names.
+_PLAIN_CHECKS: dict[tuple[str, bool, bool], Check] = {}
+_PLAIN_WORDS = frozenset({"str", "int", "float", "bool", "datetime", "Any", "None", "list"})
+
+
+def _check_of(cls: type[VatelModel], info: FieldInfo, by_name: bool) -> Check:
     strict = cls._strict
+    annotation = info.annotation
     if not isinstance(annotation, str):
         return check_for(annotation, strict=strict, by_name=by_name)
     # Postponed (the generated models are): read where it was written. Compiling
     # each field's annotation instead would cost a first call a millisecond a model.
-    owner = next(c for c in cls.__mro__ if name in inspect.get_annotations(c))
+    key = (annotation, strict, by_name)
+    check = _PLAIN_CHECKS.get(key)
+    if check is not None:
+        return check
+    owner = info.owner or cls
     namespace = vars(sys.modules[owner.__module__])
     check = check_for_text(annotation, namespace, strict=strict, by_name=by_name)
     if check is not None:
+        words = annotation.replace("[", " ").replace("]", " ").replace("|", " ").split()
+        if _PLAIN_WORDS.issuperset(words):
+            _PLAIN_CHECKS[key] = check
         return check
     try:
         resolved = _evaluate(owner.__module__, annotation)
     except NameError:  # a name local to where the class was defined
-        resolved = get_type_hints(owner)[name]
+        resolved = get_type_hints(owner)[info.name]
     return check_for(resolved, strict=strict, by_name=by_name)
 
 
@@ -188,14 +206,16 @@ def _collect_fields(cls: type[VatelModel]) -> dict[str, FieldInfo]:
         if issubclass(base, VatelModel):
             fields.update(base.model_fields)
     for name, annotation in inspect.get_annotations(cls).items():
-        if get_origin(annotation) is cast(Any, ClassVar) or (
-            isinstance(annotation, str) and annotation.startswith(("ClassVar", "typing.Class"))
-        ):
+        if isinstance(annotation, str):  # postponed, as the generated models' are
+            if annotation.startswith(("ClassVar", "typing.Class")):
+                continue
+        elif get_origin(annotation) is cast(Any, ClassVar):
             continue
         declared = cls.__dict__.get(name, REQUIRED)
         info = declared if isinstance(declared, FieldInfo) else FieldInfo(declared)
         info.name = name
         info.annotation = annotation
+        info.owner = cls
         fields[name] = info
         if info.is_required():
             if name in cls.__dict__:
