@@ -7,10 +7,10 @@
 These files are generated, each starting with a header that says so:
 
 * ``src/vatel/_models_<group>.py``: a model (``_models_base``) for every object schema
-  that an operation of the group takes or returns (and every schema those reach),
+  that an operation of the group returns (and every schema those reach),
   and a ``Literal`` alias for every enumeration among them; a group is the
-  operations of one or more tags (``GROUPS``). Schemas no operation reaches are
-  left out.
+  operations of one or more tags (``GROUPS``); request bodies are in
+  ``_models_inputs.py``. Schemas no operation reaches are left out.
 * ``src/vatel/_models.py``: every model and alias of those modules, in one place.
 * ``src/vatel/_generated_params.py``: the TypedDicts of the REST methods' keyword
   arguments, from the request-body schemas and the query parameters.
@@ -93,7 +93,11 @@ GROUPS = {
     "llms": "catalog",
     "voices": "catalog",
 }
-_PRECEDENCE = {group: i for i, group in enumerate(dict.fromkeys(GROUPS.values()))}
+# Request bodies, of every group: what a program sends is typed by the keyword
+# TypedDicts, so these load with the first call that takes keywords, not with the
+# first answer read.
+INPUTS = "inputs"
+_PRECEDENCE = {group: i for i, group in enumerate(dict.fromkeys([*GROUPS.values(), INPUTS]))}
 
 
 def first_group(groups: set[str]) -> str:
@@ -460,8 +464,8 @@ class Models:
                     self.annotation(where, parameter["schema"], strict=True)
 
     def homes(self, contract: dict[str, Any]) -> dict[str, str]:
-        """Each kept schema's group: of those whose operations return it (else take
-        it), the first in :data:`GROUPS`."""
+        """Each kept schema's group: of those whose operations return it, the first
+        in :data:`GROUPS`; :data:`INPUTS` for one only sent."""
         self.op_group: dict[str, str] = {}
         returned: dict[str, set[str]] = {}
         taken: dict[str, set[str]] = {}
@@ -479,8 +483,7 @@ class Models:
                     reach.setdefault(name, set()).add(group)
         home = {}
         for name in self.kept:
-            groups = returned.get(name) or taken.get(name, set())
-            home[name] = first_group(groups)
+            home[name] = first_group(returned[name]) if name in returned else INPUTS
         return home
 
     def is_enum(self, name: str) -> bool:
@@ -599,9 +602,9 @@ class Models:
             classes.setdefault(group, []).append(lines)
         for name in self.twins_needed:
             doc = f"{name} in a request body: strict, as the body is."
-            group = defined[STRICT_TWINS[name]] = self.home[name]
+            defined[STRICT_TWINS[name]] = INPUTS
             lines = self.class_lines(name, STRICT_TWINS[name], "InputModel", doc, True)
-            classes[group].append(lines)
+            classes[INPUTS].append(lines)
         for name, values in self.inline_enums.items():
             group = defined[name] = first_group(self.inline_groups[name])
             aliases.setdefault(group, [])
@@ -626,6 +629,8 @@ class Models:
         )
         named = ", ".join(f"``{tag}``" for tag, to in GROUPS.items() if to == group)
         doc = f"Models of the {named} operations; ``_models`` gathers all."
+        if group == INPUTS:
+            doc = "The request bodies of every group's operations; ``_models`` gathers all."
         # Postponed annotations: evaluating ``Literal[...] | str | None`` for every
         # field at import would cost each program models it never reads; a class's
         # checks evaluate its own on first use.

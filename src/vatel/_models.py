@@ -17,9 +17,7 @@ the models it reads, not all of them. This module gathers them all.
 
 from ._models_agents import (
     Agent,
-    AgentCreateInput,
     AgentStatus,
-    AgentUpdateInput,
     DialAgentResponse,
     ErrorResponse,
     GraphNode,
@@ -51,25 +49,29 @@ from ._models_calls import (
     TranscriptToolCall,
 )
 from ._models_catalog import LLMStringsResponse, Organization, VoiceCatalogEntry, VoicesListResponse
-from ._models_session import GenerateSessionTokenRequest, SessionTokenResponse, Transport
+from ._models_inputs import (
+    AgentCreateInput,
+    AgentUpdateInput,
+    GenerateSessionTokenRequest,
+    SipTrunkAgentAssignmentCreateInput,
+    SipTrunkAgentAssignmentPatchInput,
+    SipTrunkCreateInput,
+    SipTrunkUpdateInput,
+    Transport,
+    TwilioPhoneNumberImportInput,
+    TwilioPhoneNumberLabelPatchInput,
+)
+from ._models_session import SessionTokenResponse
 from ._models_sip_trunks import (
     CallerTransformType,
     Pbx,
     RegistrationStatus,
     SipTrunk,
     SipTrunkAgentAssignment,
-    SipTrunkAgentAssignmentCreateInput,
-    SipTrunkAgentAssignmentPatchInput,
     SIPTrunkAuthType,
     SipTrunkCallerIDTransform,
-    SipTrunkCreateInput,
-    SipTrunkUpdateInput,
 )
-from ._models_twilio_numbers import (
-    TwilioPhoneNumber,
-    TwilioPhoneNumberImportInput,
-    TwilioPhoneNumberLabelPatchInput,
-)
+from ._models_twilio_numbers import TwilioPhoneNumber
 
 __all__ = [
     "Agent",

@@ -7,13 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from ._models_base import InputModel, VatelModel
+from ._models_base import VatelModel
 
 __all__ = [
     "Agent",
-    "AgentCreateInput",
     "AgentStatus",
-    "AgentUpdateInput",
     "DialAgentResponse",
     "ErrorResponse",
     "GraphNode",
@@ -137,63 +135,6 @@ class Agent(VatelModel):
     timeout_settings: TimeoutSettings | None = None
     keyterms: list[str] | None = None
     """Hints for transcription or keyword boosting, up to server limits."""
-
-
-class AgentCreateInput(InputModel):
-    """Fields accepted when creating an agent; server defaults apply to omitted values.
-
-    Body of ``POST /v1/agents``.
-    """
-
-    phone_number_id: str | None = None
-    """Twilio number id belonging to this org, or null to leave unassigned."""
-    name: str
-    """Display name (required)."""
-    llm: LLMModel | None = None
-    fallback_llm: LLMModel | None = None
-    status: AgentStatus | None = None
-    prompt: str | None = None
-    first_message: str | None = None
-    first_message_interruption_time: float | None = None
-    default_language: str | None = None
-    """One of: multi, en, es, fr, de, it, pt, ru, zh, ja, ko, ar, hi (see Agent.default_language).
-    """
-    summarize_calls: bool | None = None
-    noise_cancel_settings: NoiseCancelSettings | None = None
-    vad_settings: VadSettings | None = None
-    enable_first_message_outbound: bool | None = None
-    timeout_settings: TimeoutSettings | None = None
-    keyterms: list[str] | None = None
-    """Optional list; empty omitted uses server default."""
-    voice_settings: VoiceSettings | None = None
-
-
-class AgentUpdateInput(InputModel):
-    """Partial update: only send fields to change. ``keyterms``, when present, replaces the entire
-    list.
-
-    Body of ``PATCH /v1/agents/{id}``.
-    """
-
-    phone_number_id: str | None = None
-    """New assigned number id, or null to clear assignment."""
-    name: str | None = None
-    llm: LLMModel | None = None
-    fallback_llm: LLMModel | None = None
-    status: AgentStatus | None = None
-    prompt: str | None = None
-    first_message: str | None = None
-    first_message_interruption_time: float | None = None
-    default_language: str | None = None
-    """One of: multi, en, es, fr, de, it, pt, ru, zh, ja, ko, ar, hi (see Agent.default_language).
-    """
-    summarize_calls: bool | None = None
-    noise_cancel_settings: NoiseCancelSettings | None = None
-    vad_settings: VadSettings | None = None
-    enable_first_message_outbound: bool | None = None
-    timeout_settings: TimeoutSettings | None = None
-    keyterms: list[str] | None = None
-    voice_settings: VoiceSettings | None = None
 
 
 class GraphVersion(VatelModel):

@@ -4,51 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from ._models_base import InputModel, VatelModel, field
+from ._models_base import VatelModel, field
 
 __all__ = [
-    "GenerateSessionTokenRequest",
     "SessionTokenResponse",
-    "Transport",
 ]
-
-Transport = Literal["websocket", "webrtc"]
-
-
-class GenerateSessionTokenRequest(InputModel, forbid_extra=True):
-    """What the session is for; no other fields are allowed.
-
-    Body of ``POST /v1/session-token``.
-    """
-
-    agent_id: str
-    """UUID of the agent that will run this voice session."""
-    version_id: str | None = None
-    """Optional published version UUID. When omitted, the server uses the agent's resolved active
-    version.
-    """
-    chat_id: str | None = None
-    """Optional chat UUID to embed into the session token claims (``parameters.chat_id``) for
-    downstream chat continuity.
-    """
-    transport: Transport | None = None
-    """``websocket``: platform WebSocket session (default when omitted). ``webrtc``: WebRTC media
-    room; response adds ``room``, ``identity``, and ``url``.
-    """
-    first_message: str | None = None
-    """Optional opening line override for this session (WebSocket session token and WebRTC JWT
-    participant attributes when applicable).
-    """
-    prompt: str | None = None
-    """Optional system prompt override for this session (WebSocket session parameters and WebRTC JWT
-    participant attributes when applicable).
-    """
-    chat: bool | None = None
-    """When true, the ``token`` includes the ``chat`` scope in addition to ``voice``, authorizing
-    the chat API.
-    """
 
 
 class SessionTokenResponse(VatelModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from ._models_base import InputModel, VatelModel, field
+from ._models_base import VatelModel, field
 
 __all__ = [
     "CallerTransformType",
@@ -16,11 +16,7 @@ __all__ = [
     "SIPTrunkAuthType",
     "SipTrunk",
     "SipTrunkAgentAssignment",
-    "SipTrunkAgentAssignmentCreateInput",
-    "SipTrunkAgentAssignmentPatchInput",
     "SipTrunkCallerIDTransform",
-    "SipTrunkCreateInput",
-    "SipTrunkUpdateInput",
 ]
 
 CallerTransformType = Literal[
@@ -85,71 +81,6 @@ class SipTrunk(VatelModel):
     """Keeping SIP dialog routing behavior when true."""
 
 
-class _CallerIDTransformInput(InputModel):
-    """SipTrunkCallerIDTransform in a request body: strict, as the body is."""
-
-    type: CallerTransformType
-    value: str | None = None
-    """Primary operand (e.g. prefix string)."""
-    value2: str | None = None
-    """Secondary operand when the transform requires it."""
-    number: int | None = None
-    """Numeric parameter (e.g. digit count) when applicable."""
-
-
-class SipTrunkCreateInput(InputModel):
-    """Create a SIP trunk; passwords are write-only on the wire.
-
-    Body of ``POST /v1/sip-trunks``.
-    """
-
-    pbx: Pbx
-    """PBX vendor preset or ``generic`` for other/custom PBX configurations."""
-    caller_id_transforms: list[_CallerIDTransformInput] | None = None
-    inbound_host: str | None = None
-    """Inbound SIP host or domain; when inbound auth is ``acl``, this host is ACL-validated for
-    inbound traffic.
-    """
-    inbound_auth_type: SIPTrunkAuthType | None = None
-    inbound_sip_username: str | None = None
-    inbound_sip_password: str | None = field(default=None, repr=False)
-    """Inbound SIP secret if required."""
-    outbound_host: str | None = None
-    """Host to dial for outbound calls, on-call, and transfers."""
-    outbound_sip_username: str | None = None
-    outbound_sip_password: str | None = field(default=None, repr=False)
-    """Outbound SIP secret if required."""
-    # ``register`` would shadow a method of the model: it is the wire name.
-    register_: bool | None = field(default=None, wire="register")
-    """Enable outbound registration when true."""
-    remain_in_dialog: bool | None = None
-
-
-class SipTrunkUpdateInput(InputModel):
-    """Patch only fields you need; empty string clears optional text fields per server rules.
-
-    Body of ``PATCH /v1/sip-trunks/{id}``.
-    """
-
-    pbx: Pbx | None = None
-    """Vendor preset or ``generic`` for other/custom PBX."""
-    caller_id_transforms: list[_CallerIDTransformInput] | None = None
-    """Replace transforms; empty array clears."""
-    inbound_host: str | None = None
-    """Inbound host; with ``acl`` auth, must match the ACL-validated host."""
-    inbound_auth_type: SIPTrunkAuthType | None = None
-    inbound_sip_username: str | None = None
-    inbound_sip_password: str | None = field(default=None, repr=False)
-    """Set to rotate inbound secret."""
-    outbound_host: str | None = None
-    """Outbound dial host for calls, on-call, and transfers."""
-    outbound_sip_username: str | None = None
-    outbound_sip_password: str | None = field(default=None, repr=False)
-    # ``register`` would shadow a method of the model: it is the wire name.
-    register_: bool | None = field(default=None, wire="register")
-    remain_in_dialog: bool | None = None
-
-
 class SipTrunkAgentAssignment(VatelModel):
     """Binds an org agent to a SIP trunk. With digest inbound auth, routing uses ``number``. With
     ACL inbound auth, routing uses ``alternate_number`` (globally unique).
@@ -167,30 +98,3 @@ class SipTrunkAgentAssignment(VatelModel):
     per-trunk ``number`` routing in that mode.
     """
     created_at: datetime | None = None
-
-
-class SipTrunkAgentAssignmentCreateInput(InputModel):
-    """Create assignment. Use ``number`` for digest-auth trunks (unique on this trunk). Use
-    ``alternate_number`` for ACL trunks (globally unique). Both may be set if you use both
-    routing styles.
-
-    Body of ``POST /v1/sip-trunks/{id}/assignments``.
-    """
-
-    agent_id: str
-    number: str | None = None
-    """Target number to dial for digest inbound auth; unique among assignments on this SIP trunk."""
-    alternate_number: str | None = None
-    """Globally unique alternate number to dial when the trunk uses ACL inbound auth."""
-
-
-class SipTrunkAgentAssignmentPatchInput(InputModel):
-    """Patch only fields present in the JSON. Use null to clear ``number`` or ``alternate_number``.
-
-    Body of ``PATCH /v1/sip-trunks/assignments/{assignmentId}``.
-    """
-
-    number: str | None = None
-    """Digest-auth routing number (unique per trunk); null clears."""
-    alternate_number: str | None = None
-    """ACL routing alternate dial string (globally unique); null clears."""

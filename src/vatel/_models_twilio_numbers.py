@@ -4,12 +4,10 @@
 
 from __future__ import annotations
 
-from ._models_base import InputModel, VatelModel, field
+from ._models_base import VatelModel
 
 __all__ = [
     "TwilioPhoneNumber",
-    "TwilioPhoneNumberImportInput",
-    "TwilioPhoneNumberLabelPatchInput",
 ]
 
 
@@ -30,30 +28,3 @@ class TwilioPhoneNumber(VatelModel):
     """Created timestamp (string form)."""
     updated_at: str | None = None
     """Last update timestamp (string form)."""
-
-
-class TwilioPhoneNumberImportInput(InputModel):
-    """Credentials to register a number with the platform; store secrets securely on the client
-    until sent.
-
-    Body of ``POST /v1/twilio/numbers``.
-    """
-
-    label: str | None = None
-    """Optional; defaults to a generic label when empty."""
-    phone_number: str
-    """Number to import, typically E.164."""
-    account_sid: str
-    """Twilio Account SID (starts with ``AC``)."""
-    auth_token: str = field(repr=False)
-    """Twilio auth token for the account (used once at import)."""
-
-
-class TwilioPhoneNumberLabelPatchInput(InputModel):
-    """A new label for a Twilio number.
-
-    Body of ``PATCH /v1/twilio/numbers/{id}``.
-    """
-
-    label: str
-    """New display label."""
