@@ -386,6 +386,25 @@ class TestSecrets:
         )
 
 
+class TestLogging:
+    async def test_each_request_and_its_status_are_logged_at_debug(
+        self, api: Api, server: MockServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        agent = (await api(lambda c: c.agents.list()))[0]
+        server.fail_next(1, 404, body={"error": "gone"})
+        with pytest.raises(vatel.NotFoundError):
+            await api(lambda c: c.with_options(max_retries=0).agents.get(agent.id))
+
+        ours = [r.getMessage() for r in caplog.records if r.name == "vatel"]
+        assert f"HTTP request: GET {server.base_url}/v1/agents" in ours
+        assert "HTTP response: GET /v1/agents 200" in ours
+        assert f"HTTP response: GET /v1/agents/{agent.id} 404" in ours
+        # The SDK's own pool sends past httpx's client, which would log these again.
+        assert not [r for r in caplog.records if r.name == "httpx"]
+        assert server.api_key not in "\n".join(r.getMessage() for r in caplog.records)
+
+
 class TestTypeHints:
     @pytest.mark.parametrize("cls", [vatel.Client, vatel.AsyncClient])
     def test_every_public_hint_resolves_at_run_time(self, cls: type) -> None:
