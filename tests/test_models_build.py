@@ -102,42 +102,6 @@ def test_importing_the_models_builds_no_check_and_loads_no_pydantic() -> None:
     assert rest.strip() == "[] ['SessionTokenResponse'] t False"
 
 
-_FIRST_CALL = """
-import asyncio, os, sys, vatel
-options = dict(api_key=os.environ["TEST_API_KEY"], base_url=os.environ["TEST_BASE_URL"])
-if sys.argv[1] == "sync":
-    with vatel.Client(**options) as client:
-        agents = client.agents.list()
-else:
-    async def main():
-        async with vatel.AsyncClient(**options) as client:
-            return await client.agents.list()
-    agents = asyncio.run(main())
-print(type(agents[0]).__name__, sorted(m for m in sys.modules if m.startswith("vatel._model")))
-"""
-
-
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_a_first_call_loads_the_models_of_its_group_and_no_others(flavour: str) -> None:
-    # What a process pays for its first call: the agents' models, not every group's.
-    from vatel.testing import MockServer
-
-    with MockServer(pace=0) as server:
-        env = {**os.environ, "TEST_API_KEY": server.api_key, "TEST_BASE_URL": server.base_url}
-        out = subprocess.run(
-            [sys.executable, "-c", _FIRST_CALL, flavour],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-            env=env,
-        ).stdout
-    assert out.split(" ", 1) == [
-        "Agent",
-        "['vatel._model_checks', 'vatel._models_agents', 'vatel._models_base']\n",
-    ]
-
-
 def schema_of(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     schemas = contract_schemas()
     if name not in schemas:

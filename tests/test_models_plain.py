@@ -720,7 +720,8 @@ def test_a_pydantic_model_refuses_a_bad_vatel_field(agent: Any) -> None:
 
 _NO_PYDANTIC = """
 import asyncio, json, os, sys
-import vatel.types
+if sys.argv[2] == "every-model":
+    import vatel.types
 import vatel
 
 async def list_async():
@@ -733,13 +734,18 @@ if sys.argv[1] == "sync":
 else:
     agents = asyncio.run(list_async())
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core"))
-print(json.dumps({"agents": [type(a).__name__ for a in agents], "pydantic": loaded}))
+models = sorted(m for m in sys.modules if m.startswith("vatel._model"))
+names = [type(a).__name__ for a in agents]
+print(json.dumps({"agents": names, "pydantic": loaded, "models": models}))
 """
 
 
 @pytest.mark.timeout(60)
 @FLAVOURS
-def test_listing_agents_does_not_import_pydantic(flavour: str, server: MockServer) -> None:
+@pytest.mark.parametrize("loaded", ["every-model", "as-needed"])
+def test_listing_agents_does_not_import_pydantic(
+    flavour: str, loaded: str, server: MockServer
+) -> None:
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(vatel.__file__).resolve().parents[1]),
@@ -747,7 +753,7 @@ def test_listing_agents_does_not_import_pydantic(flavour: str, server: MockServe
         "URL": server.base_url,
     }
     done = subprocess.run(
-        [sys.executable, "-c", _NO_PYDANTIC, flavour],
+        [sys.executable, "-c", _NO_PYDANTIC, flavour, loaded],
         env=env,
         capture_output=True,
         text=True,
@@ -759,6 +765,12 @@ def test_listing_agents_does_not_import_pydantic(flavour: str, server: MockServe
     assert report["agents"]
     assert set(report["agents"]) == {"Agent"}
     assert report["pydantic"] == []
+    if loaded == "as-needed":  # the agents' models, and no other group's
+        assert report["models"] == [
+            "vatel._model_checks",
+            "vatel._models_agents",
+            "vatel._models_base",
+        ]
 
 
 def test_a_reloaded_module_reads_nested_models_with_its_new_classes(
