@@ -96,6 +96,25 @@ def test_a_renamed_field_in_the_contract_makes_the_check_fail(tmp_path: Path) ->
     assert checked_in() == before, "--check never writes"
 
 
+def test_a_group_gone_from_the_contract_leaves_a_stale_module(tmp_path: Path) -> None:
+    document = contract()
+    for path in [p for p in document["paths"] if p.startswith("/v1/twilio/")]:
+        del document["paths"][path]
+    changed = tmp_path / "vatel-openapi.json"
+    changed.write_text(json.dumps(document), encoding="utf-8")
+    before = checked_in()
+
+    done = run_script("--check", "--contract", changed)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "src/vatel/_models_twilio_numbers.py is generated but no group of the contract has it"
+        in done.stdout
+    )
+    assert "-from ._models_twilio_numbers import TwilioPhoneNumber" in done.stdout
+    assert checked_in() == before, "--check never writes"
+
+
 def test_the_check_skips_when_there_is_no_contract(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "vatel-openapi.json"
     before = checked_in()
