@@ -582,6 +582,38 @@ def test_repr_masks_unknown_members_with_secret_looking_names() -> None:
     assert agent.model_extra["api_key"] == "value-1"
 
 
+def test_repr_masks_secret_looking_members_nested_in_unknown_ones() -> None:
+    # A graph node's tool settings, say, may carry a key some levels down.
+    node = t.GraphNode.model_validate(
+        {
+            "type": "tool",
+            "config": {
+                "url": "https://hooks.example",
+                "headers": [{"Authorization": "value-1"}, {"X-Trace": "visible-2"}],
+                "auth": {"client_id": "value-2"},
+                "nested": [[{"webhook_secret": "value-3"}]],
+                "retries": (1, {"apiKey": "value-4"}),
+            },
+        }
+    )
+    text = repr(node)
+    for n in range(1, 5):
+        assert f"value-{n}" not in text, text
+    assert "'Authorization': ***" in text and "'auth': ***" in text
+    assert "'X-Trace': 'visible-2'" in text and "'url': 'https://hooks.example'" in text
+    assert "(1, {'apiKey': ***})" in text
+    assert node.model_extra["config"]["auth"] == {"client_id": "value-2"}  # kept as sent
+
+
+def test_repr_of_a_member_that_contains_itself_ends() -> None:
+    loop: dict[str, object] = {"name": "visible"}
+    loop["again"] = loop
+    node = t.GraphNode.model_validate({}).model_copy(update={"loop": loop})
+    text = repr(node)
+    assert text.startswith("GraphNode(loop={'name': 'visible', 'again': {")
+    assert "{...}" in text
+
+
 @pytest.mark.parametrize(
     "build",
     [

@@ -467,12 +467,12 @@ class VatelModel:
 
     def __repr__(self) -> str:
         shown = [
-            f"{name}={self.__dict__.get(name)!r}"
+            f"{name}={_shown(self.__dict__.get(name))}"
             for name, info in self.model_fields.items()
             if info.repr
         ]
         shown += [
-            f"{key}={'***' if re.search(_SECRET_NAME, str(key)) else repr(value)}"
+            f"{key}={'***' if _secret_name(key) else _shown(value)}"
             for key, value in self._extra.items()
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
@@ -492,6 +492,39 @@ class VatelModel:
                 _dump_for_pydantic, info_arg=True
             ),
         )
+
+
+# Containers below this depth show as ``{...}`` / ``[...]`` in a repr (a value a
+# program put there may even contain itself).
+_REPR_DEPTH = 32
+
+
+def _secret_name(key: object) -> bool:
+    return re.search(_SECRET_NAME, str(key)) is not None
+
+
+def _shown(value: Any, depth: int = 0) -> str:
+    """``repr(value)``, but what a dict holds under a secret-looking key, at any
+    depth, shows as ``***``: a node's tool settings may carry an API key."""
+    if isinstance(value, dict):
+        if depth >= _REPR_DEPTH:
+            return "{...}"
+        return (
+            "{"
+            + ", ".join(
+                f"{k!r}: {'***' if _secret_name(k) else _shown(v, depth + 1)}"
+                for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, (list, tuple)):
+        if depth >= _REPR_DEPTH:
+            return "[...]"
+        items = ", ".join(_shown(v, depth + 1) for v in value)
+        if isinstance(value, list):
+            return f"[{items}]"
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    return repr(value)
 
 
 def _dump_for_pydantic(model: VatelModel, info: Any) -> Any:
