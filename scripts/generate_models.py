@@ -444,6 +444,7 @@ class Models:
         }
         self.inline_enums: dict[str, list[str]] = {}
         self.twins_needed: list[str] = []
+        self.op_group = self.groups_of_operations(contract)
         self.home = self.homes(contract)
         # The groups an inline enumeration occurs in, by where it occurs.
         self.inline_groups: dict[str, set[str]] = {}
@@ -463,28 +464,28 @@ class Models:
                 if where in INLINE_ENUMS:
                     self.annotation(where, parameter["schema"], strict=True)
 
-    def homes(self, contract: dict[str, Any]) -> dict[str, str]:
-        """Each kept schema's group: of those whose operations return it, the first
-        in :data:`GROUPS`; :data:`INPUTS` for one only sent."""
-        self.op_group: dict[str, str] = {}
-        returned: dict[str, set[str]] = {}
-        taken: dict[str, set[str]] = {}
+    @staticmethod
+    def groups_of_operations(contract: dict[str, Any]) -> dict[str, str]:
+        """operationId -> its group, by its tag."""
+        found = {}
         for _, _, operation in operations(contract):
             tags = operation.get("tags", [])
             if len(tags) != 1 or tags[0] not in GROUPS:
                 raise ContractError(f"{operation['operationId']}: no module in GROUPS for {tags}")
-            group = self.op_group[operation["operationId"]] = GROUPS[tags[0]]
-            parts = (
-                (returned, [operation.get("responses", {})]),
-                (taken, [operation.get("requestBody", {}), operation.get("parameters", [])]),
-            )
-            for reach, nodes in parts:
-                for name in closure(list(refs_in(nodes)), self.schemas):
-                    reach.setdefault(name, set()).add(group)
-        home = {}
-        for name in self.kept:
-            home[name] = first_group(returned[name]) if name in returned else INPUTS
-        return home
+            found[operation["operationId"]] = GROUPS[tags[0]]
+        return found
+
+    def homes(self, contract: dict[str, Any]) -> dict[str, str]:
+        """Each kept schema's group: of those whose operations return it, the first
+        in :data:`GROUPS`; :data:`INPUTS` for one only sent."""
+        returned: dict[str, set[str]] = {}
+        for _, _, operation in operations(contract):
+            group = self.op_group[operation["operationId"]]
+            for name in closure(list(refs_in(operation.get("responses", {}))), self.schemas):
+                returned.setdefault(name, set()).add(group)
+        return {
+            name: first_group(returned[name]) if name in returned else INPUTS for name in self.kept
+        }
 
     def is_enum(self, name: str) -> bool:
         schema = self.schemas[name]
