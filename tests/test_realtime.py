@@ -854,3 +854,19 @@ def test_the_voice_client_stays_light_to_import() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_blocking_voice_client_does_not_import_asyncio() -> None:
+    # asyncio is some 20 ms of start-up that a blocking session has no use for.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, vatel; vatel.connect; vatel.Connection; vatel.Reconnect; "
+        "vatel.ToolRouter; vatel.ToolContext; vatel.SessionToken; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'asyncio'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

@@ -16,7 +16,6 @@ failure of ours: the receiving side reports why it closed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -31,8 +30,13 @@ from ._exceptions import AudioFormatError, ConnectionClosedError, SessionEndedEr
 from ._pcm import pcm16_bytes
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._async_connection import AsyncConnection
     from ._connection import Connection
+
+# ``asyncio`` (about 20 ms of imports) loads with the first asyncio use here, not
+# with the module: a blocking session imports this for its ``AudioInput`` alone.
 
 __all__ = ["AudioInput", "AsyncSender", "FAILURE_CLOSE_CODE", "SyncSender", "check_options"]
 
@@ -63,6 +67,8 @@ def _wait(stopped: threading.Event, seconds: float) -> None:
 
 
 async def _asleep(seconds: float) -> None:
+    import asyncio
+
     await asyncio.sleep(seconds)
 
 
@@ -144,6 +150,8 @@ def _whole(audio: Buffer) -> Iterator[bytes]:
 def _bridged(source: AsyncIterable[Buffer]) -> Iterator[Buffer]:
     """An async iterable, pulled one item at a time on a private event loop
     (the blocking sender's thread has none)."""
+    import asyncio
+
     loop = asyncio.new_event_loop()
     items = source.__aiter__()
     try:
@@ -305,10 +313,14 @@ class AsyncSender:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        import asyncio
+
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> BaseException | None:
         """The session is over: stop sending; the failure to raise, if any."""
+        import asyncio
+
         task = self._task
         if task is None:
             return self.error
@@ -353,6 +365,8 @@ class AsyncSender:
             await _aclose(source)
 
     async def _hang_up_when_quiet(self, linger: float, activity: Activity) -> None:
+        import asyncio
+
         done = time.monotonic()
         while True:
             quiet = activity.quiet_for(done)

@@ -14,7 +14,6 @@ joined at exit), so a handler that never returns cannot keep the process alive.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import enum
@@ -28,10 +27,16 @@ import threading
 import typing
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._events import ToolCall, ToolCallArgument
 from ._serialize import tool_output_text
+
+if TYPE_CHECKING:
+    import asyncio
+
+# ``asyncio`` (about 20 ms of imports) loads with the first asyncio use here, not
+# with the module: a blocking session's tools may never need it.
 
 __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
@@ -458,6 +463,8 @@ def _cancel_waiter(context: ToolContext | None) -> asyncio.Future[_Outcome] | No
     """A future settled (on this loop) when ``context`` is cancelled."""
     if context is None:
         return None
+    import asyncio
+
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[_Outcome] = loop.create_future()
 
@@ -477,6 +484,8 @@ async def _run_awaitable(
 
     Returns at the deadline even when the awaitable ignores its cancellation.
     """
+    import asyncio
+
     task = asyncio.ensure_future(awaitable)
     lease = _current_lease.get()
     if lease is not None:
@@ -522,6 +531,8 @@ def _run_plain(
     try:
         result = handler(**kwargs)
         if await_here and inspect.isawaitable(result):
+            import asyncio
+
             return asyncio.run(_run_awaitable(result, timeout, context))
         return _Outcome(value=result)
     except Exception as exc:
@@ -941,6 +952,8 @@ class ToolRouter:
             except Exception as exc:
                 return self._finish(call, tool, _Outcome(error=exc))
             return self._finish(call, tool, await _run_awaitable(awaitable, tool.timeout, watched))
+        import asyncio
+
         loop = asyncio.get_running_loop()
         started = loop.time()
         future: asyncio.Future[_Outcome] = loop.create_future()
