@@ -379,6 +379,10 @@ _NAMED: dict[str, Any] = {
     "Any": Any,
 }
 
+PLAIN_NAMES = frozenset({*_NAMED, "None", "list"})
+"""The words of an annotation whose check means the same in every module (it names
+no class of one): ``check_for_text`` reads these without the namespace."""
+
 
 def check_for_text(
     text: str, namespace: dict[str, Any], *, strict: bool, by_name: bool

@@ -28,6 +28,7 @@ from ._exceptions import ValidationError
 from ._model_checks import (
     EXACT,
     FLAT,
+    PLAIN_NAMES,
     Check,
     Invalid,
     Problems,
@@ -36,6 +37,7 @@ from ._model_checks import (
     too_deep,
     unwrap,
 )
+from ._redact import REDACTED
 
 if sys.version_info >= (3, 11):
     from typing import Self, dataclass_transform
@@ -154,7 +156,6 @@ class _WirePlan:
 # mean the same everywhere. One naming a model is read anew, as a module reloaded
 # rebinds its names.
 _PLAIN_CHECKS: dict[tuple[str, bool, bool], Check] = {}
-_PLAIN_WORDS = frozenset({"str", "int", "float", "bool", "datetime", "Any", "None", "list"})
 
 
 def _check_of(cls: type[VatelModel], info: FieldInfo, by_name: bool) -> Check:
@@ -173,7 +174,7 @@ def _check_of(cls: type[VatelModel], info: FieldInfo, by_name: bool) -> Check:
     check = check_for_text(annotation, namespace, strict=strict, by_name=by_name)
     if check is not None:
         words = annotation.replace("[", " ").replace("]", " ").replace("|", " ").split()
-        if _PLAIN_WORDS.issuperset(words):
+        if PLAIN_NAMES.issuperset(words):
             _PLAIN_CHECKS[key] = check
         return check
     try:
@@ -472,7 +473,7 @@ class VatelModel:
             if info.repr
         ]
         shown += [
-            f"{key}={'***' if _secret_name(key) else _shown(value)}"
+            f"{key}={REDACTED if _secret_name(key) else _shown(value)}"
             for key, value in self._extra.items()
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
@@ -512,7 +513,7 @@ def _shown(value: Any, depth: int = 0) -> str:
         return (
             "{"
             + ", ".join(
-                f"{k!r}: {'***' if _secret_name(k) else _shown(v, depth + 1)}"
+                f"{k!r}: {REDACTED if _secret_name(k) else _shown(v, depth + 1)}"
                 for k, v in value.items()
             )
             + "}"
