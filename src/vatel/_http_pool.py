@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import httpx
 
 from ._exceptions import ClientClosedError
@@ -99,6 +100,40 @@ def _transport_of(http: httpx.Client | httpx.AsyncClient, url: httpx.URL) -> Any
     return None if choose is None else choose(url)
 
 
+class _BytesHostBackend(httpcore.SyncBackend):
+    """httpcore's blocking network backend, handing the resolver an ASCII host
+    as bytes.
+
+    ``socket.getaddrinfo`` runs a ``str`` host through the ``idna`` codec, and
+    the codec's first use imports it (``encodings.idna``, ``stringprep``): about
+    a millisecond of a blocking program's first request. httpx has already made
+    the host ASCII (a non-ASCII name in its ``xn--`` form), and the resolver
+    reads the same name from bytes without the codec. (httpcore's asyncio
+    backend resolves from bytes already.)
+    """
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        # The host only reaches socket.create_connection, which takes bytes too.
+        name: Any = host.encode("ascii") if host.isascii() else host
+        return super().connect_tcp(name, port, timeout, local_address, socket_options)
+
+
+def _resolve_from_bytes(transport: object) -> None:
+    """Let ``transport``'s connections resolve their host from bytes, when it is
+    the httpcore pool (or proxy) of an ``httpx.HTTPTransport`` on httpcore's own
+    blocking backend; any other transport is left as it is."""
+    pool = getattr(transport, "_pool", None)
+    if type(getattr(pool, "_network_backend", None)) is httpcore.SyncBackend:
+        pool._network_backend = _BytesHostBackend()  # type: ignore[union-attr]
+
+
 class Pool(_Requests):
     """The ``httpx.Client`` of a :class:`vatel.Client` and its copies; the
     caller's own ``http_client`` is used as given, and left open on close."""
@@ -127,6 +162,7 @@ class Pool(_Requests):
             if transport is None:
                 self._direct = False
                 return self.http.send(request, stream=True)
+            _resolve_from_bytes(transport)
         try:
             response = transport.handle_request(request)
         except httpx.RequestError as exc:

@@ -504,6 +504,43 @@ async def test_a_request_searches_for_no_module(flavour: str) -> None:
     assert watch.searched == []
 
 
+_IDNA_PROBE = """
+import asyncio, sys, vatel
+url, flavour = sys.argv[1], sys.argv[2]
+if flavour == "sync":
+    with vatel.Client(api_key="vk_test_probe", base_url=url, max_retries=0) as client:
+        org = client.organization.get()
+else:
+    async def main():
+        options = dict(api_key="vk_test_probe", base_url=url, max_retries=0)
+        async with vatel.AsyncClient(**options) as client:
+            return await client.organization.get()
+    org = asyncio.run(main())
+print(org.id, "encodings.idna" in sys.modules)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_first_request_connects_without_loading_the_idna_codec(flavour: str, host: str) -> None:
+    """Looking a host up from a str loads the idna codec, about a millisecond of
+    a program's first request; the SDK's pool resolves the ASCII host it already
+    has, by name or by address, without it."""
+    import subprocess
+
+    with raw_server(answer(response("200 OK", ORG_JSON))) as server:
+        url = f"http://{host}:{server.port}"
+        out = subprocess.run(
+            [sys.executable, "-c", _IDNA_PROBE, url, flavour],
+            capture_output=True,
+            text=True,
+            timeout=50,
+        )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["org_1", "False"]
+    assert len(server.requests) == 1
+
+
 # -- 8. closed clients -------------------------------------------------------------------
 
 
