@@ -25,10 +25,12 @@ EXPECTED = {
     "rest": ["REST agents.get, sync", "REST agents.get, async"],
     "coldstart": [
         "cold start to a token: vatel.Client vs httpx script",
-        "cold start to a token: vatel.AsyncClient vs httpx script",
+        "cold start to a token: vatel.AsyncClient vs httpx.AsyncClient script",
+        "vatel.AsyncClient vs the sync httpx script (asyncio is on one side only)",
         "cold start to a token: vatel token (CLI) vs httpx script",
         "first agents.list() in a warm process vs the next, sync",
         "first agents.list() in a warm process vs the next, async",
+        "a second client's first call, everything loaded, vs the next, sync",
     ],
     "resample": ["resample 0.5 s 48 kHz mono to 24 kHz: soxr vs built-in"],
 }
