@@ -334,48 +334,57 @@ def _rows(
     for mode in ("sync", "async"):
         bare, sdk, preload = warm[f"{mode}-bare"], warm[f"{mode}-sdk"], warm[f"{mode}-preload"]
         rows.append(
-            Row(
+            _warm_row(
                 f"first agents.list() vs first httpx GET, warm process, {mode}",
-                "ms",
-                median([r["first"] * 1e3 for r in bare]),
-                median([r["first"] * 1e3 for r in sdk]),
+                (bare, "first"),
+                (sdk, "first"),
                 target=1.5,
-                lower_is_better=True,
-                paired=[s["first"] / b["first"] for b, s in zip(bare, sdk, strict=True)],
                 details={"runs": sdk},
             )
         )
         rows.append(
-            Row(
+            _warm_row(
                 f"  the same, models imported beforehand (import vatel.types), {mode}",
-                "ms",
-                median([r["first"] * 1e3 for r in bare]),
-                median([r["first"] * 1e3 for r in preload]),
-                lower_is_better=True,
-                paired=[s["first"] / b["first"] for b, s in zip(bare, preload, strict=True)],
+                (bare, "first"),
+                (preload, "first"),
             )
         )
         rows.append(
-            Row(
+            _warm_row(
                 f"  a second client's first call, everything loaded, vs the next, {mode}",
-                "ms",
-                median([r["following"] * 1e3 for r in preload]),
-                median([r["new_connection"] * 1e3 for r in preload]),
-                lower_is_better=True,
-                paired=[r["new_connection"] / r["following"] for r in preload],
+                (preload, "following"),
+                (preload, "new_connection"),
             )
         )
         for side in ("sdk", "bare"):
             runs = warm[f"{mode}-{side}"]
             name = "agents.list()" if side == "sdk" else "httpx GET /v1/agents"
             rows.append(
-                Row(
+                _warm_row(
                     f"  first {name} in a warm process vs the next, {mode}",
-                    "ms",
-                    median([r["following"] * 1e3 for r in runs]),
-                    median([r["first"] * 1e3 for r in runs]),
-                    lower_is_better=True,
-                    paired=[r["first"] / r["following"] for r in runs],
+                    (runs, "following"),
+                    (runs, "first"),
                 )
             )
     return rows
+
+
+def _warm_row(
+    title: str,
+    baseline: tuple[list[dict[str, Any]], str],
+    measured: tuple[list[dict[str, Any]], str],
+    **options: Any,
+) -> Row:
+    """Milliseconds of one figure of the warm workers against another, each
+    worker's ratio paired with the baseline worker of the same repeat (or with
+    itself, when both figures come from the same workers)."""
+    (base_runs, base_key), (runs, key) = baseline, measured
+    return Row(
+        title,
+        "ms",
+        median([r[base_key] * 1e3 for r in base_runs]),
+        median([r[key] * 1e3 for r in runs]),
+        lower_is_better=True,
+        paired=[r[key] / b[base_key] for b, r in zip(base_runs, runs, strict=True)],
+        **options,
+    )
