@@ -5,7 +5,9 @@ transport httpx chose for the client's base URL (a proxy from the environment
 included). None of the httpx client's own layers has work there: no event
 hooks, no auth, redirects are not followed, and the key authenticates, so no
 cookie is kept or sent. Skipping them saves about a third of a request's client
-CPU. A caller's own ``http_client`` is sent with as usual, hooks and all.
+CPU. A blocking pool the SDK made also hands the resolver its host as bytes,
+which spares a first request the import of the ``idna`` codec. A caller's own
+``http_client`` is sent with as usual, hooks and all.
 """
 
 from __future__ import annotations
